@@ -61,11 +61,19 @@ build_k8s_cmd() { # build_k8s_cmd NAME: builds k8s.io/kubernetes/cmd/NAME into $
 }
 [ -x "$CACHE/kube-apiserver" ] || build_k8s_cmd kube-apiserver
 
-# 2b. etcd from go.etcd.io/etcd/server/v3.
+# 2b. etcd from go.etcd.io/etcd/server/v3 (built in a scratch module: its go.mod has replace directives).
 if [ ! -x "$CACHE/etcd" ]; then
   log "building etcd v$ETCD_VERSION"
-  GOBIN="$CACHE" go install -trimpath -ldflags "-s -w" "go.etcd.io/etcd/server/v3@v$ETCD_VERSION" >&2
-  mv "$CACHE/v3" "$CACHE/etcd" 2>/dev/null || mv "$CACHE/server" "$CACHE/etcd" 2>/dev/null || true
+  work="$CACHE/src-etcd"
+  rm -rf "$work" && mkdir -p "$work"
+  (
+    cd "$work"
+    go mod init mosaic.local/envtest-etcd >/dev/null 2>&1
+    go get "go.etcd.io/etcd/server/v3@v$ETCD_VERSION" >&2
+    go build -trimpath -ldflags "-s -w" -o "$CACHE/etcd.tmp" go.etcd.io/etcd/server/v3 >&2
+  )
+  mv "$CACHE/etcd.tmp" "$CACHE/etcd"
+  rm -rf "$work"
 fi
 
 # 2c. kubectl: any recent one works for envtest and the demo; the one on PATH, else build it.
