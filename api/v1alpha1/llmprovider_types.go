@@ -42,6 +42,7 @@ type LLMProviderSpec struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=2048
 	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() in ['http', 'https'] && url(self).getHostname() != ''",message="spec.endpoint must be an absolute http or https URL"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^[^:/?#]+://[^/?#]*@') && !self.contains('?') && !self.contains('#')",message="spec.endpoint must not carry credentials, a query or a fragment: the API key comes from spec.apiKeySecretRef"
 	Endpoint string `json:"endpoint,omitempty"`
 
 	// azure holds settings only AzureOpenAI uses.
@@ -330,7 +331,7 @@ type SanitizePattern struct {
 }
 
 // HealthCheck configures the operator's periodic probe.
-// +kubebuilder:validation:XValidation:rule="!has(self.timeout) || !has(self.interval) || duration(self.timeout) < duration(self.interval)",message="spec.healthCheck.timeout must be shorter than spec.healthCheck.interval"
+// +kubebuilder:validation:XValidation:rule="!has(self.timeout) || !has(self.interval) || duration(self.timeout) <= duration(self.interval)",message="spec.healthCheck.timeout must not exceed spec.healthCheck.interval"
 type HealthCheck struct {
 	// interval between probes (at least 10s). A small random jitter is added.
 	// +optional
