@@ -26,6 +26,7 @@ help: ## Show this help.
 manifests: controller-gen ## Generate CRDs, RBAC and webhook configuration from markers.
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd:allowDangerousTypes=false webhook paths="./..." output:crd:artifacts:config=config/crd/bases
 	@mkdir -p charts/mosaic/crds && cp config/crd/bases/*.yaml charts/mosaic/crds/
+	go run ./hack/crd-ref config/crd/bases docs/api.md
 
 .PHONY: generate
 generate: controller-gen ## Generate DeepCopy methods.
@@ -58,9 +59,9 @@ bench: ## Run the Go benchmarks (sanitizer, limiter, router, proxy vs bare rever
 .PHONY: verify
 verify: manifests generate fmt ## Fail when generated files, formatting or go.mod drift from the sources.
 	go mod tidy -diff
-	@if [ -n "$$(git status --porcelain -- api config charts/mosaic/crds '*.go')" ]; then \
+	@if [ -n "$$(git status --porcelain -- api config charts/mosaic/crds docs/api.md '*.go')" ]; then \
 		echo "generated files or formatting drifted; run 'make manifests generate fmt' and commit:"; \
-		git status --porcelain -- api config charts/mosaic/crds '*.go'; git diff --stat; exit 1; fi
+		git status --porcelain -- api config charts/mosaic/crds docs/api.md '*.go'; git diff --stat; exit 1; fi
 
 ##@ Build
 
@@ -104,7 +105,7 @@ $(LOCALBIN):
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen
 SETUP_ENVTEST ?= $(LOCALBIN)/setup-envtest
 CONTROLLER_TOOLS_VERSION ?= v0.23.0
-SETUP_ENVTEST_VERSION ?= release-0.25
+SETUP_ENVTEST_VERSION ?= v0.25.1
 
 .PHONY: controller-gen
 controller-gen: $(CONTROLLER_GEN) ## Install controller-gen into ./bin.

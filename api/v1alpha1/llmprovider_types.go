@@ -65,7 +65,8 @@ type LLMProviderSpec struct {
 	// +kubebuilder:validation:XValidation:rule="self.all(m, !has(m.target) || !self.exists(o, o.name == m.target && has(o.target)))",message="spec.models: an alias target must not itself be an alias"
 	Models []Model `json:"models"`
 
-	// defaultModel is the model used when a request names none. It must be one of models[].name.
+	// defaultModel is the model used when a request names none, and when this provider answers as
+	// another provider's fallback for a model it does not list. It must be one of models[].name.
 	// +optional
 	// +kubebuilder:validation:MaxLength=253
 	DefaultModel string `json:"defaultModel,omitempty"`

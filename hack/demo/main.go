@@ -81,7 +81,7 @@ func run() error {
 	if err := command(ctx, kubeconfig, "go", "build", "-o", manager, "./cmd/manager").Run(); err != nil {
 		return fmt.Errorf("building cmd/manager: %w", err)
 	}
-	mgr := command(ctx, kubeconfig, manager, "--metrics-bind-address=0", "--health-probe-bind-address=127.0.0.1:0")
+	mgr := command(ctx, kubeconfig, manager, "--metrics-bind-address=0", "--health-probe-bind-address=127.0.0.1:0", "--webhooks=false")
 	logFile, err := os.Create(filepath.Join(tmp, "manager.log"))
 	if err != nil {
 		return err
