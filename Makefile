@@ -78,6 +78,11 @@ run: manifests generate fmt vet ## Run the operator against the cluster in ~/.ku
 demo: envtest ## Start a local control plane, the operator and a sample provider; print their status.
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go run ./hack/demo
 
+.PHONY: docker-build
+docker-build: ## Build the manager and mosaic-proxy images (needs a Docker engine).
+	docker build --target manager -t $(IMG) .
+	docker build --target mosaic-proxy -t $(PROXY_IMG) .
+
 ##@ Deployment
 
 .PHONY: install
@@ -90,7 +95,8 @@ uninstall: manifests ## Remove the CRDs from the cluster.
 
 .PHONY: deploy
 deploy: manifests ## Deploy the operator (kustomize: config/default) to the cluster in ~/.kube/config.
-	kubectl apply --server-side -k config/default
+	kubectl kustomize config/default | sed -e 's#image: mosaic-dev/mosaic-manager:dev#image: $(IMG)#' \
+		-e 's#--proxy-image=[^"]*#--proxy-image=$(PROXY_IMG)#' | kubectl apply --server-side -f -
 
 .PHONY: undeploy
 undeploy: ## Remove the operator from the cluster.
