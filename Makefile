@@ -45,8 +45,8 @@ test: manifests generate fmt vet envtest sdk-deps ## Run every test against a re
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test ./... -count=1 -timeout 30m
 
 .PHONY: test-race
-test-race: envtest ## Run the data-plane packages' tests with the race detector.
-	go test -race -count=1 ./internal/proxy/... ./internal/ratelimit/... ./internal/sanitize/...
+test-race: ## Run the data-plane packages' tests with the race detector.
+	go test -race -count=1 ./internal/proxy/... ./internal/proxyconfig/... ./internal/ratelimit/... ./internal/sanitize/... ./cmd/mosaic-proxy/...
 
 .PHONY: fuzz
 fuzz: ## Run every fuzz target for FUZZTIME each (default 30s).
