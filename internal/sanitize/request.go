@@ -71,32 +71,26 @@ type pathElem struct {
 	index int
 }
 
-// fieldPath is the JSON path of a value, built without allocating; String renders it for errors.
+// fieldPath is the JSON path of the value being walked, kept as a stack without allocating; String
+// renders it for errors. Steps deeper than elems are counted but not named.
 type fieldPath struct {
 	elems [6]pathElem
 	n     int
 }
 
-func (p fieldPath) key(k string) fieldPath {
+func (p *fieldPath) push(e pathElem) {
 	if p.n < len(p.elems) {
-		p.elems[p.n] = pathElem{key: k}
-		p.n++
+		p.elems[p.n] = e
 	}
-	return p
+	p.n++
 }
 
-func (p fieldPath) index(i int) fieldPath {
-	if p.n < len(p.elems) {
-		p.elems[p.n] = pathElem{index: i}
-		p.n++
-	}
-	return p
-}
+func (p *fieldPath) pop() { p.n-- }
 
 // String renders the path as messages[1].content[0].text.
-func (p fieldPath) String() string {
+func (p *fieldPath) String() string {
 	var b strings.Builder
-	for _, e := range p.elems[:p.n] {
+	for _, e := range p.elems[:min(p.n, len(p.elems))] {
 		if e.key == "" {
 			b.WriteByte('[')
 			b.WriteString(strconv.Itoa(e.index))
@@ -122,10 +116,11 @@ type requestWalker struct {
 	res    Result
 	sc     *scratch
 	depth  int // open objects and arrays
+	path   fieldPath
 	keyBuf [32]byte
 }
 
-func (w *requestWalker) syntaxErr(p fieldPath, what string) error {
+func (w *requestWalker) syntaxErr(what string) error {
 	reason := "invalid JSON: "
 	if w.i >= len(w.body) {
 		reason += "unexpected end of body"
@@ -135,14 +130,14 @@ func (w *requestWalker) syntaxErr(p fieldPath, what string) error {
 	} else {
 		reason += fmt.Sprintf("%s at byte %d", what, w.i)
 	}
-	return &BadRequestError{Field: p.String(), Reason: reason}
+	return &BadRequestError{Field: w.path.String(), Reason: reason}
 }
 
-func (w *requestWalker) shapeErr(p fieldPath, want string) error {
+func (w *requestWalker) shapeErr(want string) error {
 	if k := w.kind(); k == "invalid JSON" || k == "nothing" {
-		return w.skip(p) // reports the syntax error
+		return w.skip() // reports the syntax error
 	}
-	return &BadRequestError{Field: p.String(), Reason: "expected " + want + ", got " + w.kind()}
+	return &BadRequestError{Field: w.path.String(), Reason: "expected " + want + ", got " + w.kind()}
 }
 
 // kind names the JSON type of the value at w.i.
@@ -186,65 +181,43 @@ func (w *requestWalker) peek() byte {
 }
 
 func (w *requestWalker) request(op string) error {
-	var root fieldPath
 	w.ws()
 	if w.peek() != '{' {
 		if w.i >= len(w.body) {
 			return &BadRequestError{Reason: "empty body, expected a JSON object"}
 		}
 		if w.kind() == "invalid JSON" {
-			return w.syntaxErr(root, fmt.Sprintf("invalid character %q", w.body[w.i]))
+			return w.syntaxErr(fmt.Sprintf("invalid character %q", w.body[w.i]))
 		}
 		return &BadRequestError{Reason: "expected a JSON object, got " + w.kind()}
 	}
-	first := true
-	for {
-		key, ok, err := w.member(root, &first)
-		if err != nil || !ok {
-			if err == nil {
-				break
+	var err error
+	switch op {
+	case OperationChatCompletions:
+		err = w.object("JSON object", []string{"messages", "prediction"}, func(name string) error {
+			if name == "messages" {
+				return w.messages()
 			}
-			return err
-		}
-		switch op {
-		case OperationChatCompletions:
-			switch {
-			case keyIs(key, "messages"):
-				err = w.messages(root.key("messages"))
-			case keyIs(key, "prediction"):
-				err = w.prediction(root.key("prediction"))
-			default:
-				err = w.skip(root)
+			return w.prediction()
+		})
+	case OperationCompletions:
+		err = w.objectKey("JSON object", "prompt", w.promptLike)
+	case OperationEmbeddings:
+		err = w.objectKey("JSON object", "input", w.promptLike)
+	case OperationResponses:
+		err = w.object("JSON object", []string{"input", "instructions"}, func(name string) error {
+			if name == "input" {
+				return w.responsesInput()
 			}
-		case OperationCompletions:
-			if keyIs(key, "prompt") {
-				err = w.promptLike(root.key("prompt"))
-			} else {
-				err = w.skip(root)
-			}
-		case OperationEmbeddings:
-			if keyIs(key, "input") {
-				err = w.promptLike(root.key("input"))
-			} else {
-				err = w.skip(root)
-			}
-		case OperationResponses:
-			switch {
-			case keyIs(key, "input"):
-				err = w.responsesInput(root.key("input"))
-			case keyIs(key, "instructions"):
-				err = w.text(root.key("instructions"))
-			default:
-				err = w.skip(root)
-			}
-		}
-		if err != nil {
-			return err
-		}
+			return w.text()
+		})
+	}
+	if err != nil {
+		return err
 	}
 	w.ws()
 	if w.i < len(w.body) {
-		return w.syntaxErr(root, "data after the top-level object")
+		return w.syntaxErr("data after the top-level object")
 	}
 	return nil
 }
@@ -254,12 +227,22 @@ func keyIs(key []byte, name string) bool {
 	return string(key) == name || bytes.EqualFold(key, []byte(name))
 }
 
+// matchKey returns the first of names that key matches (see keyIs).
+func matchKey(key []byte, names []string) (string, bool) {
+	for _, name := range names {
+		if keyIs(key, name) {
+			return name, true
+		}
+	}
+	return "", false
+}
+
 // member moves to the next member of the object whose '{' is at w.i (when *first) or that is
 // being read, and returns its decoded key with w.i at the value. ok is false after the '}'.
-func (w *requestWalker) member(p fieldPath, first *bool) (key []byte, ok bool, err error) {
+func (w *requestWalker) member(first *bool) (key []byte, ok bool, err error) {
 	if *first {
 		*first = false
-		if err := w.enter(p); err != nil {
+		if err := w.enter(); err != nil {
 			return nil, false, err
 		}
 		w.ws()
@@ -279,13 +262,13 @@ func (w *requestWalker) member(p fieldPath, first *bool) (key []byte, ok bool, e
 			w.depth--
 			return nil, false, nil
 		default:
-			return nil, false, w.syntaxErr(p, "expected ',' or '}' after object member")
+			return nil, false, w.syntaxErr("expected ',' or '}' after object member")
 		}
 	}
 	if w.peek() != '"' {
-		return nil, false, w.syntaxErr(p, "expected object key")
+		return nil, false, w.syntaxErr("expected object key")
 	}
-	start, end, esc, _, err := w.stringToken(p)
+	start, end, esc, _, err := w.stringToken()
 	if err != nil {
 		return nil, false, err
 	}
@@ -295,7 +278,7 @@ func (w *requestWalker) member(p fieldPath, first *bool) (key []byte, ok bool, e
 	}
 	w.ws()
 	if w.peek() != ':' {
-		return nil, false, w.syntaxErr(p, "expected ':' after object key")
+		return nil, false, w.syntaxErr("expected ':' after object key")
 	}
 	w.i++
 	w.ws()
@@ -304,10 +287,10 @@ func (w *requestWalker) member(p fieldPath, first *bool) (key []byte, ok bool, e
 
 // element moves to the next element of the array whose '[' is at w.i (when *first) or that is
 // being read, leaving w.i at the element. ok is false after the ']'.
-func (w *requestWalker) element(p fieldPath, first *bool) (ok bool, err error) {
+func (w *requestWalker) element(first *bool) (ok bool, err error) {
 	if *first {
 		*first = false
-		if err := w.enter(p); err != nil {
+		if err := w.enter(); err != nil {
 			return false, err
 		}
 		w.ws()
@@ -329,13 +312,13 @@ func (w *requestWalker) element(p fieldPath, first *bool) (ok bool, err error) {
 		w.depth--
 		return false, nil
 	}
-	return false, w.syntaxErr(p, "expected ',' or ']' after array element")
+	return false, w.syntaxErr("expected ',' or ']' after array element")
 }
 
 // enter consumes the '{' or '[' at w.i.
-func (w *requestWalker) enter(p fieldPath) error {
+func (w *requestWalker) enter() error {
 	if w.depth >= maxDepth {
-		return w.syntaxErr(p, "nesting too deep")
+		return w.syntaxErr("nesting too deep")
 	}
 	w.depth++
 	w.i++
@@ -354,7 +337,7 @@ var strSpecial = func() (t [256]bool) {
 
 // stringToken reads the JSON string at w.i and returns the bounds of its content (without the
 // quotes), whether it holds escapes and, when it does not, its number of runes.
-func (w *requestWalker) stringToken(p fieldPath) (start, end int, esc bool, runes int, err error) {
+func (w *requestWalker) stringToken() (start, end int, esc bool, runes int, err error) {
 	b := w.body
 	i := w.i + 1
 	start = i
@@ -378,7 +361,7 @@ func (w *requestWalker) stringToken(p fieldPath) (start, end int, esc bool, rune
 		}
 		if i >= len(b) {
 			w.i = i
-			return 0, 0, false, 0, w.syntaxErr(p, "unterminated string")
+			return 0, 0, false, 0, w.syntaxErr("unterminated string")
 		}
 		switch b[i] {
 		case '"':
@@ -388,7 +371,7 @@ func (w *requestWalker) stringToken(p fieldPath) (start, end int, esc bool, rune
 			esc = true
 			if i+1 >= len(b) {
 				w.i = i + 1
-				return 0, 0, false, 0, w.syntaxErr(p, "unterminated string")
+				return 0, 0, false, 0, w.syntaxErr("unterminated string")
 			}
 			switch b[i+1] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
@@ -396,16 +379,16 @@ func (w *requestWalker) stringToken(p fieldPath) (start, end int, esc bool, rune
 			case 'u':
 				if i+6 > len(b) || !isHex4(b[i+2:i+6]) {
 					w.i = i
-					return 0, 0, false, 0, w.syntaxErr(p, `invalid \u escape in string`)
+					return 0, 0, false, 0, w.syntaxErr(`invalid \u escape in string`)
 				}
 				i += 6
 			default:
 				w.i = i
-				return 0, 0, false, 0, w.syntaxErr(p, "invalid escape in string")
+				return 0, 0, false, 0, w.syntaxErr("invalid escape in string")
 			}
 		default:
 			w.i = i
-			return 0, 0, false, 0, w.syntaxErr(p, "control character in string")
+			return 0, 0, false, 0, w.syntaxErr("control character in string")
 		}
 	}
 }
@@ -522,59 +505,59 @@ func appendEscaped(dst, text []byte) []byte {
 }
 
 // skip validates and passes over any JSON value at w.i.
-func (w *requestWalker) skip(p fieldPath) error {
+func (w *requestWalker) skip() error {
 	switch c := w.peek(); c {
 	case '"':
-		_, _, _, _, err := w.stringToken(p)
+		_, _, _, _, err := w.stringToken()
 		return err
 	case '{':
 		first := true
 		for {
-			_, ok, err := w.member(p, &first)
+			_, ok, err := w.member(&first)
 			if err != nil || !ok {
 				return err
 			}
-			if err := w.skip(p); err != nil {
+			if err := w.skip(); err != nil {
 				return err
 			}
 		}
 	case '[':
 		first := true
 		for {
-			ok, err := w.element(p, &first)
+			ok, err := w.element(&first)
 			if err != nil || !ok {
 				return err
 			}
-			if err := w.skip(p); err != nil {
+			if err := w.skip(); err != nil {
 				return err
 			}
 		}
 	case 't':
-		return w.literal(p, "true")
+		return w.literal("true")
 	case 'f':
-		return w.literal(p, "false")
+		return w.literal("false")
 	case 'n':
-		return w.literal(p, "null")
+		return w.literal("null")
 	case 0:
 		if w.i >= len(w.body) {
-			return w.syntaxErr(p, "expected a value")
+			return w.syntaxErr("expected a value")
 		}
 	}
 	if c := w.peek(); c == '-' || isDigit(c) {
-		return w.number(p)
+		return w.number()
 	}
-	return w.syntaxErr(p, fmt.Sprintf("invalid character %q looking for a value", w.body[w.i]))
+	return w.syntaxErr(fmt.Sprintf("invalid character %q looking for a value", w.body[w.i]))
 }
 
-func (w *requestWalker) literal(p fieldPath, lit string) error {
+func (w *requestWalker) literal(lit string) error {
 	if !bytes.HasPrefix(w.body[w.i:], []byte(lit)) {
-		return w.syntaxErr(p, "invalid literal")
+		return w.syntaxErr("invalid literal")
 	}
 	w.i += len(lit)
 	return nil
 }
 
-func (w *requestWalker) number(p fieldPath) error {
+func (w *requestWalker) number() error {
 	b := w.body
 	i := w.i
 	if b[i] == '-' {
@@ -592,13 +575,13 @@ func (w *requestWalker) number(p fieldPath) error {
 		i++
 	case digits() == 0:
 		w.i = i
-		return w.syntaxErr(p, "invalid number")
+		return w.syntaxErr("invalid number")
 	}
 	if i < len(b) && b[i] == '.' {
 		i++
 		if digits() == 0 {
 			w.i = i
-			return w.syntaxErr(p, "invalid number")
+			return w.syntaxErr("invalid number")
 		}
 	}
 	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
@@ -608,24 +591,24 @@ func (w *requestWalker) number(p fieldPath) error {
 		}
 		if digits() == 0 {
 			w.i = i
-			return w.syntaxErr(p, "invalid number")
+			return w.syntaxErr("invalid number")
 		}
 	}
 	w.i = i
 	return nil
 }
 
-// text scans the string (or null) at w.i as one text field at path p.
-func (w *requestWalker) text(p fieldPath) error {
+// text scans the string (or null) at w.i as one text field.
+func (w *requestWalker) text() error {
 	switch w.peek() {
 	case 'n':
-		return w.literal(p, "null")
+		return w.literal("null")
 	case '"':
 	default:
-		return w.shapeErr(p, "string")
+		return w.shapeErr("string")
 	}
 	tok := w.i
-	start, end, esc, runes, err := w.stringToken(p)
+	start, end, esc, runes, err := w.stringToken()
 	if err != nil {
 		return err
 	}
@@ -638,7 +621,7 @@ func (w *requestWalker) text(p fieldPath) error {
 	w.res.Chars += runes
 	red, changed, blocked := w.s.sanitize(txt, w.sc, &w.res.Hits)
 	if blocked >= 0 {
-		return &BlockedError{Detector: w.s.rules[blocked].name, Field: p.String()}
+		return &BlockedError{Detector: w.s.rules[blocked].name, Field: w.path.String()}
 	}
 	if !changed {
 		return nil
@@ -659,286 +642,163 @@ func (w *requestWalker) text(p fieldPath) error {
 	return nil
 }
 
-// messages walks the chat messages array.
-func (w *requestWalker) messages(p fieldPath) error {
-	switch w.peek() {
-	case 'n':
-		return w.literal(p, "null")
-	case '[':
-	default:
-		return w.shapeErr(p, "array of messages")
-	}
-	first := true
-	for k := 0; ; k++ {
-		ok, err := w.element(p, &first)
-		if err != nil || !ok {
-			return err
-		}
-		if err := w.message(p.index(k)); err != nil {
-			return err
-		}
-	}
-}
-
-func (w *requestWalker) message(p fieldPath) error {
+// object walks the object at w.i. The value of a member whose key is one of names (matched as
+// encoding/json matches keys) is walked by value, given that name; every other value is validated
+// and skipped. Anything but an object is a shape error naming what.
+func (w *requestWalker) object(what string, names []string, value func(name string) error) error {
 	if w.peek() != '{' {
-		return w.shapeErr(p, "message object")
+		return w.shapeErr(what)
 	}
 	first := true
 	for {
-		key, ok, err := w.member(p, &first)
+		key, ok, err := w.member(&first)
 		if err != nil || !ok {
 			return err
 		}
-		switch {
-		case keyIs(key, "content"):
-			err = w.content(p.key("content"))
-		case keyIs(key, "name"):
-			err = w.text(p.key("name"))
-		case keyIs(key, "tool_calls"):
-			err = w.toolCalls(p.key("tool_calls"))
-		case keyIs(key, "function_call"):
-			err = w.function(p.key("function_call"))
-		default:
-			err = w.skip(p)
+		if name, ok := matchKey(key, names); ok {
+			w.path.push(pathElem{key: name})
+			err = value(name)
+			w.path.pop()
+		} else {
+			err = w.skip()
 		}
 		if err != nil {
 			return err
 		}
 	}
+}
+
+// objectKey walks the object at w.i, walking the value of the member name with walk and skipping
+// every other member.
+func (w *requestWalker) objectKey(what, name string, walk func() error) error {
+	return w.object(what, []string{name}, func(string) error { return walk() })
+}
+
+// array walks the array (or null) at w.i, walking each element with elem. Anything else is a shape
+// error naming what.
+func (w *requestWalker) array(what string, elem func() error) error {
+	switch w.peek() {
+	case 'n':
+		return w.literal("null")
+	case '[':
+	default:
+		return w.shapeErr(what)
+	}
+	first := true
+	for k := 0; ; k++ {
+		ok, err := w.element(&first)
+		if err != nil || !ok {
+			return err
+		}
+		w.path.push(pathElem{index: k})
+		err = elem()
+		w.path.pop()
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// messages walks the chat messages array.
+func (w *requestWalker) messages() error {
+	return w.array("array of messages", w.message)
+}
+
+// message walks one chat message.
+func (w *requestWalker) message() error {
+	names := []string{"content", "name", "tool_calls", "function_call"}
+	return w.object("message object", names, func(name string) error {
+		switch name {
+		case "content":
+			return w.content()
+		case "name":
+			return w.text()
+		case "tool_calls":
+			return w.array("array of tool calls", w.toolCall)
+		}
+		return w.function()
+	})
 }
 
 // content walks a string, null, or an array of content parts.
-func (w *requestWalker) content(p fieldPath) error {
-	switch w.peek() {
-	case '"', 'n':
-		return w.text(p)
-	case '[':
-	default:
-		return w.shapeErr(p, "string or array of content parts")
+func (w *requestWalker) content() error {
+	if c := w.peek(); c == '"' || c == 'n' {
+		return w.text()
 	}
-	first := true
-	for k := 0; ; k++ {
-		ok, err := w.element(p, &first)
-		if err != nil || !ok {
-			return err
-		}
-		if err := w.part(p.index(k)); err != nil {
-			return err
-		}
-	}
+	return w.array("string or array of content parts", w.part)
 }
 
 // part walks one content part, scanning its "text" whatever its type.
-func (w *requestWalker) part(p fieldPath) error {
-	if w.peek() != '{' {
-		return w.shapeErr(p, "content part object")
-	}
-	first := true
-	for {
-		key, ok, err := w.member(p, &first)
-		if err != nil || !ok {
-			return err
-		}
-		if keyIs(key, "text") {
-			err = w.text(p.key("text"))
-		} else {
-			err = w.skip(p)
-		}
-		if err != nil {
-			return err
-		}
-	}
+func (w *requestWalker) part() error {
+	return w.objectKey("content part object", "text", w.text)
 }
 
-func (w *requestWalker) toolCalls(p fieldPath) error {
-	switch w.peek() {
-	case 'n':
-		return w.literal(p, "null")
-	case '[':
-	default:
-		return w.shapeErr(p, "array of tool calls")
-	}
-	first := true
-	for k := 0; ; k++ {
-		ok, err := w.element(p, &first)
-		if err != nil || !ok {
-			return err
-		}
-		if err := w.toolCall(p.index(k)); err != nil {
-			return err
-		}
-	}
+// toolCall walks one element of a message's tool_calls.
+func (w *requestWalker) toolCall() error {
+	return w.objectKey("tool call object", "function", w.function)
 }
 
-func (w *requestWalker) toolCall(p fieldPath) error {
-	if w.peek() != '{' {
-		return w.shapeErr(p, "tool call object")
+// function walks {"name": ..., "arguments": "<JSON text>"} or null; arguments is scanned as text.
+func (w *requestWalker) function() error {
+	if w.peek() == 'n' {
+		return w.literal("null")
 	}
-	first := true
-	for {
-		key, ok, err := w.member(p, &first)
-		if err != nil || !ok {
-			return err
-		}
-		if keyIs(key, "function") {
-			err = w.function(p.key("function"))
-		} else {
-			err = w.skip(p)
-		}
-		if err != nil {
-			return err
-		}
-	}
+	return w.objectKey("function object", "arguments", w.text)
 }
 
-// function walks {"name": ..., "arguments": "<JSON text>"}; arguments is scanned as text.
-func (w *requestWalker) function(p fieldPath) error {
-	switch w.peek() {
-	case 'n':
-		return w.literal(p, "null")
-	case '{':
-	default:
-		return w.shapeErr(p, "function object")
+// prediction walks the chat predicted-output object (or null), whose content is like a message's.
+func (w *requestWalker) prediction() error {
+	if w.peek() == 'n' {
+		return w.literal("null")
 	}
-	first := true
-	for {
-		key, ok, err := w.member(p, &first)
-		if err != nil || !ok {
-			return err
-		}
-		if keyIs(key, "arguments") {
-			err = w.text(p.key("arguments"))
-		} else {
-			err = w.skip(p)
-		}
-		if err != nil {
-			return err
-		}
-	}
-}
-
-// prediction walks the chat predicted-output object, whose content is like a message's.
-func (w *requestWalker) prediction(p fieldPath) error {
-	switch w.peek() {
-	case 'n':
-		return w.literal(p, "null")
-	case '{':
-	default:
-		return w.shapeErr(p, "prediction object")
-	}
-	first := true
-	for {
-		key, ok, err := w.member(p, &first)
-		if err != nil || !ok {
-			return err
-		}
-		if keyIs(key, "content") {
-			err = w.content(p.key("content"))
-		} else {
-			err = w.skip(p)
-		}
-		if err != nil {
-			return err
-		}
-	}
+	return w.objectKey("prediction object", "content", w.content)
 }
 
 // promptLike walks a completions prompt or embeddings input: a string, an array of strings, a token
 // array, or an array of token arrays.
-func (w *requestWalker) promptLike(p fieldPath) error {
-	switch w.peek() {
-	case '"', 'n':
-		return w.text(p)
-	case '[':
-	default:
-		return w.shapeErr(p, "string, array of strings or token array")
+func (w *requestWalker) promptLike() error {
+	if c := w.peek(); c == '"' || c == 'n' {
+		return w.text()
 	}
-	first := true
-	for k := 0; ; k++ {
-		ok, err := w.element(p, &first)
-		if err != nil || !ok {
-			return err
-		}
-		ep := p.index(k)
-		switch c := w.peek(); {
-		case c == '"':
-			err = w.text(ep)
-		case c == '-' || isDigit(c):
-			err = w.number(ep)
-		case c == '[':
-			err = w.tokens(ep)
-		default:
-			err = w.shapeErr(ep, "string or token array")
-		}
-		if err != nil {
-			return err
-		}
-	}
+	return w.array("string, array of strings or token array", w.promptElem)
 }
 
-// tokens walks an array of token ids.
-func (w *requestWalker) tokens(p fieldPath) error {
-	first := true
-	for k := 0; ; k++ {
-		ok, err := w.element(p, &first)
-		if err != nil || !ok {
-			return err
-		}
-		if c := w.peek(); c != '-' && !isDigit(c) {
-			return w.shapeErr(p.index(k), "token id (integer)")
-		}
-		if err := w.number(p.index(k)); err != nil {
-			return err
-		}
+// promptElem walks one element of a prompt array: a string, a token id or a token array.
+func (w *requestWalker) promptElem() error {
+	switch c := w.peek(); {
+	case c == '"':
+		return w.text()
+	case c == '-' || isDigit(c):
+		return w.number()
+	case c == '[':
+		return w.array("token array", w.token)
 	}
+	return w.shapeErr("string or token array")
+}
+
+// token walks one token id of a token array.
+func (w *requestWalker) token() error {
+	if c := w.peek(); c != '-' && !isDigit(c) {
+		return w.shapeErr("token id (integer)")
+	}
+	return w.number()
 }
 
 // responsesInput walks the Responses API input: a string or an array of input items.
-func (w *requestWalker) responsesInput(p fieldPath) error {
-	switch w.peek() {
-	case '"', 'n':
-		return w.text(p)
-	case '[':
-	default:
-		return w.shapeErr(p, "string or array of input items")
+func (w *requestWalker) responsesInput() error {
+	if c := w.peek(); c == '"' || c == 'n' {
+		return w.text()
 	}
-	first := true
-	for k := 0; ; k++ {
-		ok, err := w.element(p, &first)
-		if err != nil || !ok {
-			return err
-		}
-		if err := w.responsesItem(p.index(k)); err != nil {
-			return err
-		}
-	}
+	return w.array("string or array of input items", w.responsesItem)
 }
 
 // responsesItem walks one input item: a message (content), a function call (arguments) or a
 // function call output (output), whatever its type says.
-func (w *requestWalker) responsesItem(p fieldPath) error {
-	if w.peek() != '{' {
-		return w.shapeErr(p, "input item object")
-	}
-	first := true
-	for {
-		key, ok, err := w.member(p, &first)
-		if err != nil || !ok {
-			return err
+func (w *requestWalker) responsesItem() error {
+	return w.object("input item object", []string{"content", "output", "arguments"}, func(name string) error {
+		if name == "arguments" {
+			return w.text()
 		}
-		switch {
-		case keyIs(key, "content"):
-			err = w.content(p.key("content"))
-		case keyIs(key, "output"):
-			err = w.content(p.key("output"))
-		case keyIs(key, "arguments"):
-			err = w.text(p.key("arguments"))
-		default:
-			err = w.skip(p)
-		}
-		if err != nil {
-			return err
-		}
-	}
+		return w.content()
+	})
 }
