@@ -18,6 +18,10 @@ const (
 	ConditionResolvedRefs = "ResolvedRefs"
 	// ConditionConflicted is True when an older policy already targets one of this policy's targets.
 	ConditionConflicted = "Conflicted"
+	// ConditionEnforced is True when the policy's limits are rendered into at least one mosaic-proxy
+	// configuration (ConfigMap) that an injected pod uses. Pods read an updated ConfigMap after the
+	// kubelet's sync delay (up to about a minute), so True means "delivered", not "applied in every pod".
+	ConditionEnforced = "Enforced"
 )
 
 // Condition reasons. Each is CamelCase, stable, and documented here so people can alert on them.
@@ -67,4 +71,13 @@ const (
 	ReasonConflicted = "Conflicted"
 	// ReasonNoConflict: no other policy targets this policy's targets before it.
 	ReasonNoConflict = "NoConflict"
+
+	// ReasonEnforced: the limits are rendered into at least one proxy configuration that a pod uses.
+	ReasonEnforced = "Enforced"
+	// ReasonNotInUse: no proxy configuration in use carries the limits: no running injected pod uses
+	// an LLMProvider this policy governs (or the policy governs none, see Accepted).
+	ReasonNotInUse = "NotInUse"
+	// ReasonScopeNotEnforced: spec.scope is Global, which this mosaic-proxy version does not enforce,
+	// so the renderer leaves the limits out of every configuration.
+	ReasonScopeNotEnforced = "ScopeNotEnforced"
 )

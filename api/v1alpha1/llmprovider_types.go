@@ -375,6 +375,12 @@ type LLMProviderStatus struct {
 	// quota is what the provider reported in its rate-limit headers at the last probe.
 	// +optional
 	Quota *QuotaStatus `json:"quota,omitempty"`
+
+	// configs is how many mosaic-proxy configurations (ConfigMaps in use by injected pods) include
+	// this provider, requested by the pods or reached as another provider's fallback.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	Configs int32 `json:"configs,omitempty"`
 }
 
 // HealthStatus is the outcome of one probe.
@@ -426,6 +432,7 @@ type QuotaStatus struct {
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
 // +kubebuilder:printcolumn:name="Latency",type=string,JSONPath=`.status.health.latency`
+// +kubebuilder:printcolumn:name="Configs",type=integer,JSONPath=`.status.configs`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:validation:XValidation:rule="!has(self.spec.fallback) || !has(self.spec.fallback.providerRef) || self.spec.fallback.providerRef.name != self.metadata.name",message="spec.fallback.providerRef.name must not name this LLMProvider itself"
 type LLMProvider struct {

@@ -158,7 +158,7 @@ type OnLimit struct {
 
 // RateLimitPolicyStatus is what the operator last observed.
 type RateLimitPolicyStatus struct {
-	// conditions: Accepted, ResolvedRefs, Conflicted.
+	// conditions: Accepted, ResolvedRefs, Conflicted, Enforced.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -198,6 +198,7 @@ type PolicyTargetStatus struct {
 // +kubebuilder:printcolumn:name="Accepted",type=string,JSONPath=`.status.conditions[?(@.type=="Accepted")].status`
 // +kubebuilder:printcolumn:name="Resolved",type=string,JSONPath=`.status.conditions[?(@.type=="ResolvedRefs")].status`
 // +kubebuilder:printcolumn:name="Conflicted",type=string,JSONPath=`.status.conditions[?(@.type=="Conflicted")].status`
+// +kubebuilder:printcolumn:name="Enforced",type=string,JSONPath=`.status.conditions[?(@.type=="Enforced")].status`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type RateLimitPolicy struct {
 	metav1.TypeMeta `json:",inline"`

@@ -1,5 +1,5 @@
-// Command manager is the Mosaic operator: a controller-runtime manager running the LLMProvider
-// and RateLimitPolicy reconcilers, serving Prometheus metrics (authenticated and authorized
+// Command manager is the Mosaic operator: a controller-runtime manager running the LLMProvider,
+// RateLimitPolicy and proxy configuration (ConfigMap delivery) reconcilers, serving Prometheus metrics (authenticated and authorized
 // through the API server, over HTTPS, as kubebuilder v4 scaffolds it) and health probes.
 //
 // It finds the cluster like every controller-runtime program: --kubeconfig, then $KUBECONFIG,
@@ -59,6 +59,7 @@ type options struct {
 	maxConcurrentReconciles int
 	probeHTTPTimeout        time.Duration
 	probeCAFile             string
+	configGracePeriod       time.Duration
 	webhooks                webhookOptions
 }
 
@@ -78,11 +79,13 @@ func main() {
 	flag.BoolVar(&o.enableHTTP2, "enable-http2", false,
 		"Allow HTTP/2 on the metrics and webhook servers (off by default: CVE-2023-44487, CVE-2023-39325).")
 	flag.IntVar(&o.maxConcurrentReconciles, "max-concurrent-reconciles", controller.DefaultMaxConcurrentReconciles,
-		"How many LLMProviders (and RateLimitPolicies) are reconciled at once; bounds concurrent health probes.")
+		"How many LLMProviders (and RateLimitPolicies, proxy ConfigMaps) are reconciled at once; bounds concurrent health probes.")
 	flag.DurationVar(&o.probeHTTPTimeout, "probe-http-timeout", time.Minute,
 		"Upper bound on one health probe's HTTP exchange, whatever spec.healthCheck.timeout says (0: no bound).")
 	flag.StringVar(&o.probeCAFile, "probe-ca-file", "",
 		"PEM file of extra CA certificates trusted for health probes (self-hosted servers behind a private CA).")
+	flag.DurationVar(&o.configGracePeriod, "proxy-config-grace-period", controller.DefaultUnusedGracePeriod,
+		"How long a proxy ConfigMap no pod uses any more is kept before it is deleted (0: at once).")
 	o.webhooks = defaultWebhookOptions()
 	o.webhooks.bindFlags(flag.CommandLine)
 	zapOpts := zap.Options{}
@@ -104,6 +107,9 @@ func main() {
 func run(ctx context.Context, o options) error {
 	if o.maxConcurrentReconciles < 1 {
 		return fmt.Errorf("--max-concurrent-reconciles must be at least 1, got %d", o.maxConcurrentReconciles)
+	}
+	if o.configGracePeriod < 0 {
+		return fmt.Errorf("--proxy-config-grace-period must not be negative, got %s", o.configGracePeriod)
 	}
 	if o.probeHTTPTimeout < 0 {
 		return fmt.Errorf("--probe-http-timeout must not be negative, got %s", o.probeHTTPTimeout)
@@ -158,6 +164,8 @@ func run(ctx context.Context, o options) error {
 		Cache: cache.Options{
 			// managedFields are never read and are a large share of each cached object.
 			DefaultTransform: cache.TransformStripManagedFields(),
+			// Only injected pods and Mosaic's ConfigMaps, never the whole cluster's.
+			ByObject: controller.ProxyConfigCacheByObject(),
 		},
 	})
 	if err != nil {
@@ -181,6 +189,15 @@ func run(ctx context.Context, o options) error {
 		MaxConcurrentReconciles: o.maxConcurrentReconciles,
 	}).SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("setting up the RateLimitPolicy controller: %w", err)
+	}
+	if err := (&controller.ProxyConfigReconciler{
+		Client:                  mgr.GetClient(),
+		APIReader:               mgr.GetAPIReader(),
+		Recorder:                mgr.GetEventRecorder("proxyconfig-controller"),
+		UnusedGracePeriod:       o.configGracePeriod,
+		MaxConcurrentReconciles: o.maxConcurrentReconciles,
+	}).SetupWithManager(ctx, mgr); err != nil {
+		return fmt.Errorf("setting up the proxy configuration controller: %w", err)
 	}
 
 	if err := setupWebhooks(mgr, o.webhooks); err != nil {

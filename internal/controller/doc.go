@@ -10,7 +10,13 @@
 // policy-attachment precedence between policies that target the same LLMProvider: the oldest
 // policy wins (then the first by name) and the others are marked Conflicted for that target.
 //
-// Both follow one shape: get the object, run small phases that observe, compute every condition
+// ProxyConfigReconciler delivers mosaic-proxy configurations: one ConfigMap per distinct set of
+// LLMProviders that injected pods of a namespace request, rendered by internal/renderer, rewritten
+// when an input CR changes and deleted (after a grace period) when no pod uses it. The other two
+// reconcilers read those ConfigMaps through field indexes to publish LLMProvider status.configs and
+// the RateLimitPolicy Enforced condition, so each object's status has a single writer.
+//
+// All follow one shape: get the object, run small phases that observe, compute every condition
 // from what this reconcile observed through pure functions, and write status once, only when it
 // changed.
 package controller

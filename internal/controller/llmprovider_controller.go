@@ -69,6 +69,10 @@ var _ ProviderRegistry = (*provider.Registry)(nil)
 type LLMProviderReconciler struct {
 	// Client reads and patches LLMProviders through the manager's cache.
 	Client client.Client
+	// ConfigMapReader counts the proxy ConfigMaps in use that include a provider (status.configs)
+	// through the IndexConfigMapProvider field index. SetupWithManager sets it to the manager's
+	// cached client; nil leaves status.configs at zero.
+	ConfigMapReader client.Reader
 	// SecretReader reads API key Secrets. Default: the manager's API reader (uncached).
 	SecretReader client.Reader
 	// Registry gives the adapter of each spec.type. Required.
@@ -94,8 +98,10 @@ type LLMProviderReconciler struct {
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
-// SetupWithManager fills in defaults, registers the Secret-name field index and starts watching
-// LLMProviders (spec changes only) and the Secrets they reference (metadata only).
+// SetupWithManager fills in defaults, registers the Secret-name and ConfigMap field indexes and
+// starts watching LLMProviders (spec changes only), the Secrets they reference (metadata only) and
+// the proxy ConfigMaps that include them (see ProxyConfigReconciler; the cache should select them
+// with ProxyConfigCacheByObject).
 func (r *LLMProviderReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
 	if r.Registry == nil {
 		return errors.New("LLMProviderReconciler: Registry is required")
@@ -105,6 +111,9 @@ func (r *LLMProviderReconciler) SetupWithManager(ctx context.Context, mgr ctrl.M
 	}
 	if r.SecretReader == nil {
 		r.SecretReader = mgr.GetAPIReader()
+	}
+	if r.ConfigMapReader == nil {
+		r.ConfigMapReader = mgr.GetClient()
 	}
 	if r.HTTPClient == nil {
 		r.HTTPClient = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
@@ -124,9 +133,14 @@ func (r *LLMProviderReconciler) SetupWithManager(ctx context.Context, mgr ctrl.M
 	if err := registerIndex(ctx, mgr.GetFieldIndexer(), &llmv1alpha1.LLMProvider{}, IndexProviderSecretName, providerSecretName); err != nil {
 		return err
 	}
+	if err := registerSharedIndex(ctx, mgr.GetFieldIndexer(), &corev1.ConfigMap{}, IndexConfigMapProvider, configMapProviders); err != nil {
+		return err
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&llmv1alpha1.LLMProvider{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.providersForSecret), builder.OnlyMetadata).
+		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(providersInConfigMap),
+			builder.WithPredicates(configMapIndexChanged(configMapProviders))).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}).
 		Named("llmprovider").
 		Complete(r)
@@ -176,6 +190,8 @@ type providerScope struct {
 	probe *probeObservation
 	// probed is true when this reconcile ran the probe (rather than reusing a recent one).
 	probed bool
+	// configs is how many proxy ConfigMaps in use include the provider.
+	configs int32
 	// result is when to reconcile again.
 	result ctrl.Result
 }
@@ -224,6 +240,7 @@ func (r *LLMProviderReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 		r.reconcileAdapter,
 		r.reconcileCredentials,
 		r.reconcileProbe,
+		r.reconcileConfigs,
 	}
 	for _, phase := range phases {
 		if err := phase(ctx, s); err != nil {
@@ -355,6 +372,21 @@ func (r *LLMProviderReconciler) reconcileProbe(ctx context.Context, s *providerS
 	s.probe, s.probed = &obs, true
 	s.result.RequeueAfter = interval + r.Jitter(interval)
 	logf.FromContext(ctx).V(1).Info("probed", "reason", probeReason(&obs), "duration", obs.duration)
+	return nil
+}
+
+// reconcileConfigs counts the proxy ConfigMaps in use that include the provider.
+func (r *LLMProviderReconciler) reconcileConfigs(ctx context.Context, s *providerScope) error {
+	if r.ConfigMapReader == nil {
+		return nil
+	}
+	p := s.provider
+	var list corev1.ConfigMapList
+	if err := r.ConfigMapReader.List(ctx, &list, client.InNamespace(p.Namespace),
+		client.MatchingFields{IndexConfigMapProvider: p.Name}, client.UnsafeDisableDeepCopy); err != nil {
+		return fmt.Errorf("listing the proxy ConfigMaps that include LLMProvider %s: %w", client.ObjectKeyFromObject(p), err)
+	}
+	s.configs = int32(len(list.Items))
 	return nil
 }
 

@@ -30,6 +30,7 @@ func updateStatus(s *providerScope) {
 	p.Status.ObservedGeneration = p.Generation
 	p.Status.Health = healthStatus(s.probe)
 	p.Status.Quota = quotaStatus(s.probe)
+	p.Status.Configs = s.configs
 	if s.probe != nil && s.probe.result != nil {
 		p.Status.Models = s.probe.result.Models
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
@@ -25,12 +26,15 @@ import (
 // LLMProvider and applies Gateway API policy-attachment precedence between policies that target
 // the same provider (the oldest creationTimestamp wins, then the first by namespace/name). It
 // publishes Accepted, ResolvedRefs, Conflicted and status.targets; the limits themselves are
-// enforced by mosaic-proxy.
+// enforced by mosaic-proxy. It also publishes Enforced, from the proxy ConfigMaps in use that the
+// ProxyConfigReconciler rendered the policy into (IndexConfigMapRateLimit): this reconciler is the
+// only writer of a policy's status, so the two controllers never race on it.
 //
 // Reconciles are event-driven, with no periodic requeue: a policy is reconciled when it changes,
 // when an LLMProvider it targets is created or deleted, and when another policy sharing one of its
 // targets is created, deleted or changes its targets (so the policy an older one shadowed is
-// released as soon as the older one goes).
+// released as soon as the older one goes), and when a proxy ConfigMap that renders it is written,
+// marked unused or deleted.
 type RateLimitPolicyReconciler struct {
 	// Client reads and patches through the manager's cache.
 	Client client.Client
@@ -45,9 +49,10 @@ type RateLimitPolicyReconciler struct {
 // +kubebuilder:rbac:groups=llm.mosaic.dev,resources=ratelimitpolicies/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=llm.mosaic.dev,resources=llmproviders,verbs=get;list;watch
 
-// SetupWithManager fills in defaults, registers the target-name field index and starts watching
-// RateLimitPolicies (spec changes, and those of policies sharing a target) and the creation and
-// deletion of LLMProviders.
+// SetupWithManager fills in defaults, registers the target-name and ConfigMap field indexes and
+// starts watching RateLimitPolicies (spec changes, and those of policies sharing a target), the
+// creation and deletion of LLMProviders, and the proxy ConfigMaps that render policies (the cache
+// should select them with ProxyConfigCacheByObject).
 func (r *RateLimitPolicyReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
 	if r.Client == nil {
 		r.Client = mgr.GetClient()
@@ -61,6 +66,9 @@ func (r *RateLimitPolicyReconciler) SetupWithManager(ctx context.Context, mgr ct
 	if err := registerIndex(ctx, mgr.GetFieldIndexer(), &llmv1alpha1.RateLimitPolicy{}, IndexPolicyTargetName, policyTargetNames); err != nil {
 		return err
 	}
+	if err := registerSharedIndex(ctx, mgr.GetFieldIndexer(), &corev1.ConfigMap{}, IndexConfigMapRateLimit, configMapRateLimits); err != nil {
+		return err
+	}
 	specChanged := builder.WithPredicates(predicate.GenerationChangedPredicate{})
 	// A provider's existence is all a policy reads of it; its status changes every probe.
 	existenceChanged := builder.WithPredicates(predicate.Funcs{
@@ -70,6 +78,8 @@ func (r *RateLimitPolicyReconciler) SetupWithManager(ctx context.Context, mgr ct
 		For(&llmv1alpha1.RateLimitPolicy{}, specChanged).
 		Watches(&llmv1alpha1.RateLimitPolicy{}, handler.EnqueueRequestsFromMapFunc(r.policiesSharingTargets), specChanged).
 		Watches(&llmv1alpha1.LLMProvider{}, handler.EnqueueRequestsFromMapFunc(r.policiesTargetingProvider), existenceChanged).
+		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(policiesInConfigMap),
+			builder.WithPredicates(configMapIndexChanged(configMapRateLimits))).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}).
 		Named("ratelimitpolicy").
 		Complete(r)
@@ -124,7 +134,11 @@ func (r *RateLimitPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	updatePolicyStatus(policy, obs, r.Clock.Now())
+	configs, err := r.observeConfigs(ctx, policy)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	updatePolicyStatus(policy, obs, configs, r.Clock.Now())
 
 	if equality.Semantic.DeepEqual(before.Status, policy.Status) {
 		return ctrl.Result{}, nil
@@ -179,6 +193,16 @@ func (r *RateLimitPolicyReconciler) observeTargets(ctx context.Context, policy *
 		obs = append(obs, targetObservation{name: ref.Name, exists: exists, winner: winner.Name})
 	}
 	return obs, nil
+}
+
+// observeConfigs counts the proxy ConfigMaps in use that carry the policy's limits.
+func (r *RateLimitPolicyReconciler) observeConfigs(ctx context.Context, policy *llmv1alpha1.RateLimitPolicy) (int, error) {
+	var list corev1.ConfigMapList
+	if err := r.Client.List(ctx, &list, client.InNamespace(policy.Namespace),
+		client.MatchingFields{IndexConfigMapRateLimit: policy.Name}, client.UnsafeDisableDeepCopy); err != nil {
+		return 0, fmt.Errorf("listing the proxy ConfigMaps that render RateLimitPolicy %s: %w", client.ObjectKeyFromObject(policy), err)
+	}
+	return len(list.Items), nil
 }
 
 // takesPrecedence reports whether policy a wins over b for a target both name: the older

@@ -12,13 +12,14 @@ import (
 )
 
 // updatePolicyStatus computes the policy's whole status from what this reconcile observed of its
-// targets.
-func updatePolicyStatus(policy *llmv1alpha1.RateLimitPolicy, targets []targetObservation, now time.Time) {
+// targets and of the proxy ConfigMaps in use that render it (configs).
+func updatePolicyStatus(policy *llmv1alpha1.RateLimitPolicy, targets []targetObservation, configs int, now time.Time) {
 	stamp := metav1.NewTime(now.Truncate(time.Second))
 	for _, c := range []metav1.Condition{
 		acceptedCondition(policy.Name, targets),
 		resolvedRefsCondition(policy.Namespace, targets),
 		conflictedCondition(policy.Name, targets),
+		enforcedCondition(policy.Spec.Scope, configs),
 	} {
 		c.ObservedGeneration = policy.Generation
 		c.LastTransitionTime = stamp
@@ -104,5 +105,22 @@ func conflictedCondition(self string, targets []targetObservation) metav1.Condit
 	}
 	c.Status, c.Reason = metav1.ConditionTrue, llmv1alpha1.ReasonConflicted
 	c.Message = strings.Join(conflicts, "; ")
+	return c
+}
+
+// enforcedCondition is True when configs (proxy ConfigMaps in use) carry the policy's limits.
+func enforcedCondition(scope llmv1alpha1.RateLimitScope, configs int) metav1.Condition {
+	c := metav1.Condition{Type: llmv1alpha1.ConditionEnforced}
+	switch {
+	case configs > 0:
+		c.Status, c.Reason = metav1.ConditionTrue, llmv1alpha1.ReasonEnforced
+		c.Message = fmt.Sprintf("rendered into %d mosaic-proxy configuration(s) in use by pods", configs)
+	case scope == llmv1alpha1.ScopeGlobal:
+		c.Status, c.Reason = metav1.ConditionFalse, llmv1alpha1.ReasonScopeNotEnforced
+		c.Message = "spec.scope Global is not enforced by this mosaic-proxy version; no configuration carries these limits"
+	default:
+		c.Status, c.Reason = metav1.ConditionFalse, llmv1alpha1.ReasonNotInUse
+		c.Message = "no mosaic-proxy configuration in use carries these limits: no running injected pod uses an LLMProvider this policy governs (see Accepted and Conflicted)"
+	}
 	return c
 }

@@ -35,6 +35,9 @@ import (
 	"github.com/mosaic-dev/mosaic/internal/provider"
 )
 
+// configGracePeriod is how long the suite's ProxyConfigReconciler keeps a ConfigMap no pod uses.
+const configGracePeriod = 2 * time.Second
+
 // unmanagedLabel marks LLMProviders the suite's manager ignores, for specs that call Reconcile
 // themselves with an injected clock.
 const unmanagedLabel = "test.mosaic.dev/unmanaged"
@@ -81,15 +84,17 @@ var _ = BeforeSuite(func() {
 
 	upstream = newFakeOpenAI()
 
-	By("starting the manager with both reconcilers and the real provider registry")
+	By("starting the manager with the three reconcilers and the real provider registry")
 	unmanaged, err := labels.Parse("!" + unmanagedLabel)
 	Expect(err).NotTo(HaveOccurred())
+	byObject := ProxyConfigCacheByObject()
+	byObject[&llmv1alpha1.LLMProvider{}] = cache.ByObject{Label: unmanaged}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:  scheme,
 		Metrics: metricsserver.Options{BindAddress: "0"},
 		Cache: cache.Options{
 			DefaultTransform: cache.TransformStripManagedFields(),
-			ByObject:         map[client.Object]cache.ByObject{&llmv1alpha1.LLMProvider{}: {Label: unmanaged}},
+			ByObject:         byObject,
 		},
 	})
 	Expect(err).NotTo(HaveOccurred())
@@ -98,6 +103,7 @@ var _ = BeforeSuite(func() {
 		HTTPClient: upstream.Client(),
 	}).SetupWithManager(suiteCtx, mgr)).To(Succeed())
 	Expect((&RateLimitPolicyReconciler{}).SetupWithManager(suiteCtx, mgr)).To(Succeed())
+	Expect((&ProxyConfigReconciler{UnusedGracePeriod: configGracePeriod}).SetupWithManager(suiteCtx, mgr)).To(Succeed())
 	go func() {
 		defer GinkgoRecover()
 		Expect(mgr.Start(suiteCtx)).To(Succeed())
