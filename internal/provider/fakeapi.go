@@ -13,6 +13,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/mosaic-dev/mosaic/internal/openaiwire"
 )
 
 // This file holds the Fake provider's OpenAI API: request parsing, answers and SSE streams.
@@ -79,20 +81,7 @@ func streamPieces(s string) []string {
 
 // fakeErrorAnswer is an OpenAI error: {"error":{"message","type","param","code"}}.
 func fakeErrorAnswer(status int, message, typ, param, code string) fakeAnswer {
-	type errorBody struct {
-		Message string  `json:"message"`
-		Type    string  `json:"type"`
-		Param   *string `json:"param"`
-		Code    *string `json:"code"`
-	}
-	e := errorBody{Message: message, Type: typ}
-	if param != "" {
-		e.Param = &param
-	}
-	if code != "" {
-		e.Code = &code
-	}
-	body, _ := json.Marshal(map[string]errorBody{"error": e})
+	body, _ := json.Marshal(openaiwire.NewErrorBody(message, typ, param, code))
 	return fakeAnswer{status: status, contentType: "application/json", body: body}
 }
 
@@ -228,83 +217,6 @@ type fakeChatRequest struct {
 	N                   *int64             `json:"n"`
 }
 
-type fakeChatUsage struct {
-	PromptTokens        int64 `json:"prompt_tokens"`
-	CompletionTokens    int64 `json:"completion_tokens"`
-	TotalTokens         int64 `json:"total_tokens"`
-	PromptTokensDetails struct {
-		CachedTokens int64 `json:"cached_tokens"`
-		AudioTokens  int64 `json:"audio_tokens"`
-	} `json:"prompt_tokens_details"`
-	CompletionTokensDetails struct {
-		ReasoningTokens          int64 `json:"reasoning_tokens"`
-		AudioTokens              int64 `json:"audio_tokens"`
-		AcceptedPredictionTokens int64 `json:"accepted_prediction_tokens"`
-		RejectedPredictionTokens int64 `json:"rejected_prediction_tokens"`
-	} `json:"completion_tokens_details"`
-}
-
-func newChatUsage(prompt, completion int64) *fakeChatUsage {
-	return &fakeChatUsage{PromptTokens: prompt, CompletionTokens: completion, TotalTokens: prompt + completion}
-}
-
-type fakeChatMessage struct {
-	Role        string   `json:"role"`
-	Content     string   `json:"content"`
-	Refusal     *string  `json:"refusal"`
-	Annotations []string `json:"annotations"`
-}
-
-type fakeChatChoice struct {
-	Index        int64           `json:"index"`
-	Message      fakeChatMessage `json:"message"`
-	Logprobs     *struct{}       `json:"logprobs"`
-	FinishReason string          `json:"finish_reason"`
-}
-
-type fakeChatCompletion struct {
-	ID                string           `json:"id"`
-	Object            string           `json:"object"`
-	Created           int64            `json:"created"`
-	Model             string           `json:"model"`
-	Choices           []fakeChatChoice `json:"choices"`
-	Usage             *fakeChatUsage   `json:"usage"`
-	ServiceTier       string           `json:"service_tier"`
-	SystemFingerprint string           `json:"system_fingerprint"`
-}
-
-type fakeChunkDelta struct {
-	Role    string  `json:"role,omitempty"`
-	Content *string `json:"content,omitempty"`
-	Refusal *string `json:"refusal,omitempty"`
-}
-
-type fakeChunkChoice struct {
-	Index        int64          `json:"index"`
-	Delta        fakeChunkDelta `json:"delta"`
-	Logprobs     *struct{}      `json:"logprobs"`
-	FinishReason *string        `json:"finish_reason"`
-}
-
-type fakeChatChunk struct {
-	ID                string            `json:"id"`
-	Object            string            `json:"object"`
-	Created           int64             `json:"created"`
-	Model             string            `json:"model"`
-	ServiceTier       string            `json:"service_tier"`
-	SystemFingerprint string            `json:"system_fingerprint"`
-	Choices           []fakeChunkChoice `json:"choices"`
-	// Usage is present (null until the last chunk) only when include_usage was asked for.
-	Usage *fakeChatUsage `json:"usage,omitempty"`
-}
-
-// fakeChatChunkWithNullUsage marshals "usage": null, as OpenAI does on every chunk but the
-// last when include_usage is true.
-type fakeChatChunkWithNullUsage struct {
-	fakeChatChunk
-	Usage *fakeChatUsage `json:"usage"`
-}
-
 func (t *fakeTransport) chatCompletion(body []byte, id string) fakeAnswer {
 	var req fakeChatRequest
 	if err := json.Unmarshal(body, &req); err != nil {
@@ -359,19 +271,19 @@ func (t *fakeTransport) chatCompletion(body []byte, id string) fakeAnswer {
 	if req.N != nil {
 		n = *req.N
 	}
-	usage := newChatUsage(prompt, fakeTokens(reply)*n)
+	usage := openaiwire.NewUsage(prompt, fakeTokens(reply)*n)
 	created := t.clock.Now().Unix()
 	chatID := "chatcmpl-" + id
 
 	if !req.Stream {
-		c := fakeChatCompletion{
+		c := openaiwire.ChatCompletion{
 			ID: chatID, Object: "chat.completion", Created: created, Model: req.Model,
 			Usage: usage, ServiceTier: "default", SystemFingerprint: fakeFingerprint,
 		}
 		for i := range n {
-			c.Choices = append(c.Choices, fakeChatChoice{
+			c.Choices = append(c.Choices, openaiwire.ChatChoice{
 				Index:        i,
-				Message:      fakeChatMessage{Role: "assistant", Content: reply, Annotations: []string{}},
+				Message:      openaiwire.ChatMessage{Role: "assistant", Content: reply, Annotations: []json.RawMessage{}},
 				FinishReason: finish,
 			})
 		}
@@ -380,27 +292,22 @@ func (t *fakeTransport) chatCompletion(body []byte, id string) fakeAnswer {
 
 	includeUsage := req.StreamOptions != nil && req.StreamOptions.IncludeUsage
 	var w sseWriter
-	emit := func(choices []fakeChunkChoice, u *fakeChatUsage) {
-		c := fakeChatChunk{
+	emit := func(choices []openaiwire.ChatChunkChoice, u *openaiwire.Usage) {
+		w.event("", openaiwire.ChatChunk{
 			ID: chatID, Object: "chat.completion.chunk", Created: created, Model: req.Model,
-			ServiceTier: "default", SystemFingerprint: fakeFingerprint, Choices: choices,
-		}
-		if includeUsage {
-			w.event("", fakeChatChunkWithNullUsage{fakeChatChunk: c, Usage: u})
-			return
-		}
-		w.event("", c)
+			ServiceTier: "default", SystemFingerprint: fakeFingerprint, Choices: choices, Usage: u,
+		}.Event(includeUsage))
 	}
 	empty := ""
 	for i := range n {
-		emit([]fakeChunkChoice{{Index: i, Delta: fakeChunkDelta{Role: "assistant", Content: &empty, Refusal: nil}}}, nil)
+		emit([]openaiwire.ChatChunkChoice{{Index: i, Delta: openaiwire.ChatDelta{Role: "assistant", Content: &empty}}}, nil)
 		for _, piece := range streamPieces(reply) {
-			emit([]fakeChunkChoice{{Index: i, Delta: fakeChunkDelta{Content: &piece}}}, nil)
+			emit([]openaiwire.ChatChunkChoice{{Index: i, Delta: openaiwire.ChatDelta{Content: &piece}}}, nil)
 		}
-		emit([]fakeChunkChoice{{Index: i, FinishReason: &finish}}, nil)
+		emit([]openaiwire.ChatChunkChoice{{Index: i, FinishReason: &finish}}, nil)
 	}
 	if includeUsage {
-		emit([]fakeChunkChoice{}, usage)
+		emit([]openaiwire.ChatChunkChoice{}, usage)
 	}
 	w.done()
 	return w.answer(usage.TotalTokens)
@@ -415,29 +322,6 @@ type fakeCompletionRequest struct {
 	StreamOptions *fakeStreamOptions `json:"stream_options"`
 	MaxTokens     *int64             `json:"max_tokens"`
 	N             *int64             `json:"n"`
-}
-
-type fakeCompletionChoice struct {
-	Text         string    `json:"text"`
-	Index        int64     `json:"index"`
-	Logprobs     *struct{} `json:"logprobs"`
-	FinishReason *string   `json:"finish_reason"`
-}
-
-type fakeCompletionUsage struct {
-	PromptTokens     int64 `json:"prompt_tokens"`
-	CompletionTokens int64 `json:"completion_tokens"`
-	TotalTokens      int64 `json:"total_tokens"`
-}
-
-type fakeTextCompletion struct {
-	ID                string                 `json:"id"`
-	Object            string                 `json:"object"`
-	Created           int64                  `json:"created"`
-	Model             string                 `json:"model"`
-	SystemFingerprint string                 `json:"system_fingerprint"`
-	Choices           []fakeCompletionChoice `json:"choices"`
-	Usage             *fakeCompletionUsage   `json:"usage,omitempty"`
 }
 
 // fakeTextInputs reads a prompt or embeddings input: a string, an array of strings, an array
@@ -510,8 +394,8 @@ func (t *fakeTransport) completion(body []byte, id string) fakeAnswer {
 		n = *req.N
 	}
 	created := t.clock.Now().Unix()
-	out := fakeTextCompletion{ID: "cmpl-" + id, Object: "text_completion", Created: created, Model: req.Model, SystemFingerprint: fakeFingerprint}
-	usage := &fakeCompletionUsage{}
+	out := openaiwire.TextCompletion{ID: "cmpl-" + id, Object: "text_completion", Created: created, Model: req.Model, SystemFingerprint: fakeFingerprint}
+	usage := &openaiwire.Usage{}
 	for p, prompt := range prompts {
 		usage.PromptTokens += promptTokens[p]
 		reply, cut := cutToTokens(fakeReply(prompt), limit)
@@ -521,7 +405,7 @@ func (t *fakeTransport) completion(body []byte, id string) fakeAnswer {
 		}
 		for i := range n {
 			usage.CompletionTokens += fakeTokens(reply)
-			out.Choices = append(out.Choices, fakeCompletionChoice{Text: reply, Index: int64(p)*n + i, FinishReason: &finish})
+			out.Choices = append(out.Choices, openaiwire.TextChoice{Text: reply, Index: int64(p)*n + i, FinishReason: &finish})
 		}
 	}
 	usage.TotalTokens = usage.PromptTokens + usage.CompletionTokens
@@ -530,20 +414,21 @@ func (t *fakeTransport) completion(body []byte, id string) fakeAnswer {
 		out.Usage = usage
 		return fakeJSONAnswer(out, usage.TotalTokens)
 	}
+	includeUsage := req.StreamOptions != nil && req.StreamOptions.IncludeUsage
 	var w sseWriter
-	chunk := func(choices []fakeCompletionChoice, u *fakeCompletionUsage) fakeTextCompletion {
+	chunk := func(choices []openaiwire.TextChoice, u *openaiwire.Usage) any {
 		c := out
 		c.Choices, c.Usage = choices, u
-		return c
+		return c.Event(includeUsage)
 	}
 	for _, ch := range out.Choices {
 		for _, piece := range streamPieces(ch.Text) {
-			w.event("", chunk([]fakeCompletionChoice{{Text: piece, Index: ch.Index}}, nil))
+			w.event("", chunk([]openaiwire.TextChoice{{Text: piece, Index: ch.Index}}, nil))
 		}
-		w.event("", chunk([]fakeCompletionChoice{{Text: "", Index: ch.Index, FinishReason: ch.FinishReason}}, nil))
+		w.event("", chunk([]openaiwire.TextChoice{{Text: "", Index: ch.Index, FinishReason: ch.FinishReason}}, nil))
 	}
-	if req.StreamOptions != nil && req.StreamOptions.IncludeUsage {
-		w.event("", chunk([]fakeCompletionChoice{}, usage))
+	if includeUsage {
+		w.event("", chunk([]openaiwire.TextChoice{}, usage))
 	}
 	w.done()
 	return w.answer(usage.TotalTokens)
@@ -556,22 +441,6 @@ type fakeEmbeddingRequest struct {
 	Input          json.RawMessage `json:"input"`
 	Dimensions     *int64          `json:"dimensions"`
 	EncodingFormat string          `json:"encoding_format"`
-}
-
-type fakeEmbedding struct {
-	Object    string `json:"object"`
-	Index     int    `json:"index"`
-	Embedding any    `json:"embedding"` // []float32, or a base64 string
-}
-
-type fakeEmbeddingList struct {
-	Object string          `json:"object"`
-	Data   []fakeEmbedding `json:"data"`
-	Model  string          `json:"model"`
-	Usage  struct {
-		PromptTokens int64 `json:"prompt_tokens"`
-		TotalTokens  int64 `json:"total_tokens"`
-	} `json:"usage"`
 }
 
 func (t *fakeTransport) embeddings(body []byte, _ string) fakeAnswer {
@@ -620,7 +489,7 @@ func (t *fakeTransport) embeddings(body []byte, _ string) fakeAnswer {
 	default:
 		return fakeInvalid("encoding_format", fmt.Sprintf("'%s' is not one of ['float', 'base64'].", req.EncodingFormat))
 	}
-	out := fakeEmbeddingList{Object: "list", Model: req.Model, Data: make([]fakeEmbedding, len(texts))}
+	out := openaiwire.EmbeddingList{Object: "list", Model: req.Model, Data: make([]openaiwire.Embedding, len(texts))}
 	for i, s := range texts {
 		vec := fakeVector(req.Model, s, dims)
 		var emb any = vec
@@ -631,7 +500,7 @@ func (t *fakeTransport) embeddings(body []byte, _ string) fakeAnswer {
 			}
 			emb = base64.StdEncoding.EncodeToString(raw)
 		}
-		out.Data[i] = fakeEmbedding{Object: "embedding", Index: i, Embedding: emb}
+		out.Data[i] = openaiwire.Embedding{Object: "embedding", Embedding: emb, Index: int64(i)}
 		out.Usage.PromptTokens += tokens[i]
 	}
 	out.Usage.TotalTokens = out.Usage.PromptTokens
@@ -671,20 +540,10 @@ func fakeVector(model, text string, dims int) []float32 {
 
 // ---- /models ----
 
-type fakeModelObject struct {
-	ID      string `json:"id"`
-	Object  string `json:"object"`
-	Created int64  `json:"created"`
-	OwnedBy string `json:"owned_by"`
-}
-
 func fakeModelList() fakeAnswer {
-	list := struct {
-		Object string            `json:"object"`
-		Data   []fakeModelObject `json:"data"`
-	}{Object: "list"}
+	list := openaiwire.ModelList{Object: "list"}
 	for _, m := range fakeModels {
-		list.Data = append(list.Data, fakeModelObject{ID: m.id, Object: "model", Created: m.created, OwnedBy: "system"})
+		list.Data = append(list.Data, openaiwire.Model{ID: m.id, Object: "model", Created: m.created, OwnedBy: "system"})
 	}
 	return fakeJSONAnswer(list, 0)
 }
@@ -694,5 +553,5 @@ func fakeModelGet(id string) fakeAnswer {
 	if !ok {
 		return fakeErrorAnswer(http.StatusNotFound, fmt.Sprintf("The model '%s' does not exist", id), "invalid_request_error", "model", "model_not_found")
 	}
-	return fakeJSONAnswer(fakeModelObject{ID: m.id, Object: "model", Created: m.created, OwnedBy: "system"}, 0)
+	return fakeJSONAnswer(openaiwire.Model{ID: m.id, Object: "model", Created: m.created, OwnedBy: "system"}, 0)
 }

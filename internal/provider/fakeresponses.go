@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+
+	"github.com/mosaic-dev/mosaic/internal/openaiwire"
 )
 
 // The Fake provider's Responses API (POST /responses).
@@ -23,72 +25,6 @@ type fakeResponseItem struct {
 	Role    string          `json:"role"`
 	Content json.RawMessage `json:"content"`
 	Output  json.RawMessage `json:"output"`
-}
-
-type fakeOutputText struct {
-	Type        string   `json:"type"`
-	Text        string   `json:"text"`
-	Annotations []string `json:"annotations"`
-	Logprobs    []string `json:"logprobs"`
-}
-
-type fakeOutputMessage struct {
-	ID      string           `json:"id"`
-	Type    string           `json:"type"`
-	Status  string           `json:"status"`
-	Role    string           `json:"role"`
-	Content []fakeOutputText `json:"content"`
-}
-
-type fakeResponseUsage struct {
-	InputTokens        int64 `json:"input_tokens"`
-	InputTokensDetails struct {
-		CachedTokens int64 `json:"cached_tokens"`
-	} `json:"input_tokens_details"`
-	OutputTokens        int64 `json:"output_tokens"`
-	OutputTokensDetails struct {
-		ReasoningTokens int64 `json:"reasoning_tokens"`
-	} `json:"output_tokens_details"`
-	TotalTokens int64 `json:"total_tokens"`
-}
-
-type fakeIncomplete struct {
-	Reason string `json:"reason"`
-}
-
-type fakeResponse struct {
-	ID                 string              `json:"id"`
-	Object             string              `json:"object"`
-	CreatedAt          int64               `json:"created_at"`
-	Status             string              `json:"status"`
-	Background         bool                `json:"background"`
-	Error              *struct{}           `json:"error"`
-	IncompleteDetails  *fakeIncomplete     `json:"incomplete_details"`
-	Instructions       *string             `json:"instructions"`
-	MaxOutputTokens    *int64              `json:"max_output_tokens"`
-	Model              string              `json:"model"`
-	Output             []fakeOutputMessage `json:"output"`
-	ParallelToolCalls  bool                `json:"parallel_tool_calls"`
-	PreviousResponseID *string             `json:"previous_response_id"`
-	Reasoning          struct {
-		Effort  *string `json:"effort"`
-		Summary *string `json:"summary"`
-	} `json:"reasoning"`
-	ServiceTier string  `json:"service_tier"`
-	Store       bool    `json:"store"`
-	Temperature float64 `json:"temperature"`
-	Text        struct {
-		Format struct {
-			Type string `json:"type"`
-		} `json:"format"`
-	} `json:"text"`
-	ToolChoice string             `json:"tool_choice"`
-	Tools      []string           `json:"tools"`
-	TopP       float64            `json:"top_p"`
-	Truncation string             `json:"truncation"`
-	Usage      *fakeResponseUsage `json:"usage"`
-	User       *string            `json:"user"`
-	Metadata   map[string]string  `json:"metadata"`
 }
 
 // fakeResponseInput reads the input: a string, or a list of items. It returns the token count
@@ -149,25 +85,19 @@ func (t *fakeTransport) response(body []byte, id string) fakeAnswer {
 	}
 	reply, cut := cutToTokens(fakeReply(lastUser), limit)
 
-	r := fakeResponse{
-		ID: "resp_" + id, Object: "response", CreatedAt: t.clock.Now().Unix(), Status: "completed",
-		Instructions: req.Instructions, MaxOutputTokens: req.MaxOutputTokens, Model: req.Model,
-		ParallelToolCalls: true, ServiceTier: "default", Store: true, Temperature: 1, ToolChoice: "auto",
-		Tools: []string{}, TopP: 1, Truncation: "disabled", Metadata: map[string]string{},
+	r := openaiwire.NewResponse("resp_"+id, req.Model, t.clock.Now().Unix())
+	r.Instructions, r.MaxOutputTokens = req.Instructions, req.MaxOutputTokens
+	msg := openaiwire.OutputMessage{
+		Type: "message", ID: "msg_" + id, Status: "completed", Role: "assistant",
+		Content: []openaiwire.OutputText{openaiwire.NewOutputText(reply)},
 	}
-	r.Text.Format.Type = "text"
-	msg := fakeOutputMessage{
-		ID: "msg_" + id, Type: "message", Status: "completed", Role: "assistant",
-		Content: []fakeOutputText{{Type: "output_text", Text: reply, Annotations: []string{}, Logprobs: []string{}}},
-	}
-	usage := &fakeResponseUsage{InputTokens: inputTokens, OutputTokens: fakeTokens(reply)}
-	usage.TotalTokens = usage.InputTokens + usage.OutputTokens
+	usage := openaiwire.NewResponseUsage(inputTokens, fakeTokens(reply))
 	final := r
-	final.Output = []fakeOutputMessage{msg}
+	final.Output = []openaiwire.OutputMessage{msg}
 	final.Usage = usage
 	if cut {
 		final.Status = "incomplete"
-		final.IncompleteDetails = &fakeIncomplete{Reason: "max_output_tokens"}
+		final.IncompleteDetails = &openaiwire.IncompleteDetails{Reason: "max_output_tokens"}
 		final.Output[0].Status = "incomplete"
 	}
 	if !req.Stream {
@@ -185,14 +115,14 @@ func (t *fakeTransport) response(body []byte, id string) fakeAnswer {
 	}
 	started := r
 	started.Status = "in_progress"
-	started.Output = []fakeOutputMessage{}
+	started.Output = []openaiwire.OutputMessage{}
 	emit("response.created", map[string]any{"response": started})
 	emit("response.in_progress", map[string]any{"response": started})
 	item := msg
 	item.Status = "in_progress"
-	item.Content = []fakeOutputText{}
+	item.Content = []openaiwire.OutputText{}
 	emit("response.output_item.added", map[string]any{"output_index": 0, "item": item})
-	emptyPart := fakeOutputText{Type: "output_text", Text: "", Annotations: []string{}, Logprobs: []string{}}
+	emptyPart := openaiwire.NewOutputText("")
 	where := func(m map[string]any) map[string]any {
 		m["item_id"], m["output_index"], m["content_index"] = msg.ID, 0, 0
 		return m

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"time"
+
+	"github.com/mosaic-dev/mosaic/internal/openaiwire"
 )
 
 // chatRequest is the part of a chat completion request the fake reads.
@@ -26,88 +28,8 @@ type streamOptions struct {
 	IncludeUsage bool `json:"include_usage"`
 }
 
-// chatUsage is the usage object of chat and legacy completions.
-type chatUsage struct {
-	PromptTokens            int                     `json:"prompt_tokens"`
-	CompletionTokens        int                     `json:"completion_tokens"`
-	TotalTokens             int                     `json:"total_tokens"`
-	PromptTokensDetails     promptTokensDetails     `json:"prompt_tokens_details"`
-	CompletionTokensDetails completionTokensDetails `json:"completion_tokens_details"`
-}
-
-type promptTokensDetails struct {
-	CachedTokens int `json:"cached_tokens"`
-	AudioTokens  int `json:"audio_tokens"`
-}
-
-type completionTokensDetails struct {
-	ReasoningTokens          int `json:"reasoning_tokens"`
-	AudioTokens              int `json:"audio_tokens"`
-	AcceptedPredictionTokens int `json:"accepted_prediction_tokens"`
-	RejectedPredictionTokens int `json:"rejected_prediction_tokens"`
-}
-
-func newChatUsage(prompt, completion int) *chatUsage {
-	return &chatUsage{PromptTokens: prompt, CompletionTokens: completion, TotalTokens: prompt + completion}
-}
-
-type chatCompletion struct {
-	ID                string       `json:"id"`
-	Object            string       `json:"object"`
-	Created           int64        `json:"created"`
-	Model             string       `json:"model"`
-	SystemFingerprint string       `json:"system_fingerprint"`
-	ServiceTier       string       `json:"service_tier"`
-	Choices           []chatChoice `json:"choices"`
-	Usage             *chatUsage   `json:"usage"`
-}
-
-type chatChoice struct {
-	Index        int             `json:"index"`
-	Message      chatReply       `json:"message"`
-	Logprobs     json.RawMessage `json:"logprobs"`
-	FinishReason string          `json:"finish_reason"`
-}
-
-type chatReply struct {
-	Role        string          `json:"role"`
-	Content     string          `json:"content"`
-	Refusal     json.RawMessage `json:"refusal"`
-	Annotations []any           `json:"annotations"`
-}
-
-type chatChunk struct {
-	ID                string            `json:"id"`
-	Object            string            `json:"object"`
-	Created           int64             `json:"created"`
-	Model             string            `json:"model"`
-	SystemFingerprint string            `json:"system_fingerprint"`
-	ServiceTier       string            `json:"service_tier"`
-	Choices           []chatChunkChoice `json:"choices"`
-	Usage             *chatUsage        `json:"usage,omitempty"`
-}
-
-// chatChunkWithUsage is a chunk when include_usage is on: "usage" is
-// present in every chunk, null until the last.
-type chatChunkWithUsage struct {
-	chatChunk
-	Usage *chatUsage `json:"usage"`
-}
-
-type chatChunkChoice struct {
-	Index        int             `json:"index"`
-	Delta        chatDelta       `json:"delta"`
-	Logprobs     json.RawMessage `json:"logprobs"`
-	FinishReason *string         `json:"finish_reason"`
-}
-
-type chatDelta struct {
-	Role    string  `json:"role,omitempty"`
-	Content *string `json:"content,omitempty"`
-	Refusal *string `json:"refusal,omitempty"`
-}
-
-var jsonNull = json.RawMessage("null")
+// fingerprint is the fake's system_fingerprint.
+const fingerprint = "fp_fake"
 
 // completionTokens is the reply length: Options.Chunks capped by the
 // request's limit; finish is "length" when the cap cut it.
@@ -150,43 +72,38 @@ func (x *exchange) chatCompletion() {
 	id, created := x.nextID("chatcmpl-"), time.Now().Unix()
 	if !req.Stream {
 		x.setUsageHeaders(prompt + completion)
-		x.writeJSON(http.StatusOK, chatCompletion{
-			ID: id, Object: "chat.completion", Created: created, Model: req.Model, SystemFingerprint: "fp_fake", ServiceTier: "default",
-			Choices: []chatChoice{{Message: chatReply{Role: "assistant", Content: ReplyText(completion), Refusal: jsonNull, Annotations: []any{}},
-				Logprobs: jsonNull, FinishReason: finish}},
-			Usage: newChatUsage(prompt, completion),
+		x.writeJSON(http.StatusOK, openaiwire.ChatCompletion{
+			ID: id, Object: "chat.completion", Created: created, Model: req.Model,
+			Choices: []openaiwire.ChatChoice{{Message: openaiwire.ChatMessage{Role: "assistant", Content: ReplyText(completion), Annotations: []json.RawMessage{}},
+				FinishReason: finish}},
+			Usage: openaiwire.NewUsage(int64(prompt), int64(completion)), ServiceTier: "default", SystemFingerprint: fingerprint,
 		})
 		return
 	}
 	includeUsage := req.StreamOptions != nil && req.StreamOptions.IncludeUsage
-	chunk := func(delta chatDelta, finishReason *string) any {
-		c := chatChunk{ID: id, Object: "chat.completion.chunk", Created: created, Model: req.Model, SystemFingerprint: "fp_fake", ServiceTier: "default",
-			Choices: []chatChunkChoice{{Delta: delta, Logprobs: jsonNull, FinishReason: finishReason}}}
-		if includeUsage {
-			return chatChunkWithUsage{chatChunk: c}
-		}
-		return c
+	chunk := func(choices []openaiwire.ChatChunkChoice, usage *openaiwire.Usage) any {
+		return openaiwire.ChatChunk{ID: id, Object: "chat.completion.chunk", Created: created, Model: req.Model,
+			ServiceTier: "default", SystemFingerprint: fingerprint, Choices: choices, Usage: usage}.Event(includeUsage)
+	}
+	delta := func(d openaiwire.ChatDelta, finishReason *string) any {
+		return chunk([]openaiwire.ChatChunkChoice{{Delta: d, FinishReason: finishReason}}, nil)
 	}
 	s := x.startStream(prompt + completion)
 	empty := ""
-	if !s.send("", chunk(chatDelta{Role: "assistant", Content: &empty, Refusal: nil}, nil)) {
+	if !s.send("", delta(openaiwire.ChatDelta{Role: "assistant", Content: &empty}, nil)) {
 		return
 	}
 	for i := range completion {
 		word := ReplyWord(i)
-		if !s.pause() || !s.send("", chunk(chatDelta{Content: &word}, nil)) {
+		if !s.pause() || !s.send("", delta(openaiwire.ChatDelta{Content: &word}, nil)) {
 			return
 		}
 	}
-	if !s.send("", chunk(chatDelta{}, &finish)) {
+	if !s.send("", delta(openaiwire.ChatDelta{}, &finish)) {
 		return
 	}
-	if includeUsage {
-		last := chatChunkWithUsage{chatChunk: chatChunk{ID: id, Object: "chat.completion.chunk", Created: created, Model: req.Model,
-			SystemFingerprint: "fp_fake", ServiceTier: "default", Choices: []chatChunkChoice{}}, Usage: newChatUsage(prompt, completion)}
-		if !s.send("", last) {
-			return
-		}
+	if includeUsage && !s.send("", chunk([]openaiwire.ChatChunkChoice{}, openaiwire.NewUsage(int64(prompt), int64(completion)))) {
+		return
 	}
 	s.done()
 }
@@ -198,28 +115,6 @@ type completionRequest struct {
 	MaxTokens     *int            `json:"max_tokens"`
 	Stream        bool            `json:"stream"`
 	StreamOptions *streamOptions  `json:"stream_options"`
-}
-
-type textCompletion struct {
-	ID                string       `json:"id"`
-	Object            string       `json:"object"`
-	Created           int64        `json:"created"`
-	Model             string       `json:"model"`
-	SystemFingerprint string       `json:"system_fingerprint"`
-	Choices           []textChoice `json:"choices"`
-	Usage             *chatUsage   `json:"usage,omitempty"`
-}
-
-type textCompletionWithUsage struct {
-	textCompletion
-	Usage *chatUsage `json:"usage"`
-}
-
-type textChoice struct {
-	Text         string          `json:"text"`
-	Index        int             `json:"index"`
-	Logprobs     json.RawMessage `json:"logprobs"`
-	FinishReason *string         `json:"finish_reason"`
 }
 
 // defaultCompletionMaxTokens is the legacy endpoint's documented max_tokens default.
@@ -253,24 +148,18 @@ func (x *exchange) completion() {
 	perPrompt, finish := x.completionTokens(&limit)
 	prompt, completion := sum(p.tokens), perPrompt*len(p.texts)
 	id, created := x.nextID("cmpl-"), time.Now().Unix()
-	base := textCompletion{ID: id, Object: "text_completion", Created: created, Model: req.Model, SystemFingerprint: "fp_fake"}
+	base := openaiwire.TextCompletion{ID: id, Object: "text_completion", Created: created, Model: req.Model, SystemFingerprint: fingerprint}
 	if !req.Stream {
 		c := base
 		for i := range p.texts {
-			c.Choices = append(c.Choices, textChoice{Text: ReplyText(perPrompt), Index: i, Logprobs: jsonNull, FinishReason: &finish})
+			c.Choices = append(c.Choices, openaiwire.TextChoice{Text: ReplyText(perPrompt), Index: int64(i), FinishReason: &finish})
 		}
-		c.Usage = newChatUsage(prompt, completion)
+		c.Usage = openaiwire.NewUsage(int64(prompt), int64(completion))
 		x.setUsageHeaders(prompt + completion)
 		x.writeJSON(http.StatusOK, c)
 		return
 	}
 	includeUsage := req.StreamOptions != nil && req.StreamOptions.IncludeUsage
-	event := func(c textCompletion) any {
-		if includeUsage {
-			return textCompletionWithUsage{textCompletion: c}
-		}
-		return c
-	}
 	s := x.startStream(prompt + completion)
 	for i := range perPrompt {
 		if !s.pause() {
@@ -282,16 +171,16 @@ func (x *exchange) completion() {
 			if i == perPrompt-1 {
 				fr = &finish
 			}
-			c.Choices = []textChoice{{Text: ReplyWord(i), Index: j, Logprobs: jsonNull, FinishReason: fr}}
-			if !s.send("", event(c)) {
+			c.Choices = []openaiwire.TextChoice{{Text: ReplyWord(i), Index: int64(j), FinishReason: fr}}
+			if !s.send("", c.Event(includeUsage)) {
 				return
 			}
 		}
 	}
 	if includeUsage {
 		c := base
-		c.Choices = []textChoice{}
-		if !s.send("", textCompletionWithUsage{textCompletion: c, Usage: newChatUsage(prompt, completion)}) {
+		c.Choices, c.Usage = []openaiwire.TextChoice{}, openaiwire.NewUsage(int64(prompt), int64(completion))
+		if !s.send("", c.Event(includeUsage)) {
 			return
 		}
 	}

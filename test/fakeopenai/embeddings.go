@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"math"
 	"net/http"
+
+	"github.com/mosaic-dev/mosaic/internal/openaiwire"
 )
 
 // embeddingRequest is the part of an embeddings request the fake reads.
@@ -14,24 +16,6 @@ type embeddingRequest struct {
 	Input          json.RawMessage `json:"input"`
 	EncodingFormat string          `json:"encoding_format"`
 	Dimensions     *int            `json:"dimensions"`
-}
-
-type embeddingList struct {
-	Object string          `json:"object"`
-	Data   []embedding     `json:"data"`
-	Model  string          `json:"model"`
-	Usage  embeddingsUsage `json:"usage"`
-}
-
-type embedding struct {
-	Object    string `json:"object"`
-	Index     int    `json:"index"`
-	Embedding any    `json:"embedding"` // []float32, or a base64 string of little-endian float32s
-}
-
-type embeddingsUsage struct {
-	PromptTokens int `json:"prompt_tokens"`
-	TotalTokens  int `json:"total_tokens"`
 }
 
 // Dimensions is the embedding size the fake uses for a model when a request
@@ -79,17 +63,17 @@ func (x *exchange) embeddings() {
 		}
 		dims = *req.Dimensions
 	}
-	out := embeddingList{Object: "list", Model: req.Model, Data: make([]embedding, len(p.texts))}
+	out := openaiwire.EmbeddingList{Object: "list", Model: req.Model, Data: make([]openaiwire.Embedding, len(p.texts))}
 	for i, text := range p.texts {
 		v := EmbeddingVector(text, dims)
 		var e any = v
 		if req.EncodingFormat == "base64" {
 			e = EncodeBase64(v)
 		}
-		out.Data[i] = embedding{Object: "embedding", Index: i, Embedding: e}
+		out.Data[i] = openaiwire.Embedding{Object: "embedding", Embedding: e, Index: int64(i)}
 	}
 	tokens := sum(p.tokens)
-	out.Usage = embeddingsUsage{PromptTokens: tokens, TotalTokens: tokens}
+	out.Usage = openaiwire.EmbeddingUsage{PromptTokens: int64(tokens), TotalTokens: int64(tokens)}
 	x.setUsageHeaders(tokens)
 	x.writeJSON(http.StatusOK, out)
 }

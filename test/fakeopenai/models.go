@@ -3,19 +3,9 @@ package fakeopenai
 import (
 	"net/http"
 	"strings"
+
+	"github.com/mosaic-dev/mosaic/internal/openaiwire"
 )
-
-type model struct {
-	ID      string `json:"id"`
-	Object  string `json:"object"`
-	Created int64  `json:"created"`
-	OwnedBy string `json:"owned_by"`
-}
-
-type modelList struct {
-	Object string  `json:"object"`
-	Data   []model `json:"data"`
-}
 
 // models is the list the fake serves: Options.Models, or DefaultModels.
 func (s *Server) models() []string {
@@ -25,16 +15,16 @@ func (s *Server) models() []string {
 	return DefaultModels
 }
 
-func newModel(id string) model {
+func newModel(id string) openaiwire.Model {
 	owner := "system"
 	if strings.HasPrefix(id, "gpt-") {
 		owner = "openai"
 	}
-	return model{ID: id, Object: "model", Created: 1686935002, OwnedBy: owner}
+	return openaiwire.Model{ID: id, Object: "model", Created: 1686935002, OwnedBy: owner}
 }
 
 func (x *exchange) listModels() {
-	list := modelList{Object: "list", Data: []model{}}
+	list := openaiwire.ModelList{Object: "list", Data: []openaiwire.Model{}}
 	for _, id := range x.s.models() {
 		list.Data = append(list.Data, newModel(id))
 	}

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"time"
+
+	"github.com/mosaic-dev/mosaic/internal/openaiwire"
 )
 
 // responseRequest is the part of a Responses API request the fake reads.
@@ -22,55 +24,6 @@ type inputItem struct {
 	Role    string          `json:"role"`
 	Content json.RawMessage `json:"content"`
 	Output  json.RawMessage `json:"output"`
-}
-
-type response struct {
-	ID                 string          `json:"id"`
-	Object             string          `json:"object"`
-	CreatedAt          int64           `json:"created_at"`
-	Status             string          `json:"status"`
-	Error              json.RawMessage `json:"error"`
-	IncompleteDetails  any             `json:"incomplete_details"`
-	Instructions       *string         `json:"instructions"`
-	MaxOutputTokens    *int            `json:"max_output_tokens"`
-	Model              string          `json:"model"`
-	Output             []outputMessage `json:"output"`
-	ParallelToolCalls  bool            `json:"parallel_tool_calls"`
-	PreviousResponseID json.RawMessage `json:"previous_response_id"`
-	Reasoning          map[string]any  `json:"reasoning"`
-	Store              bool            `json:"store"`
-	Temperature        float64         `json:"temperature"`
-	Text               map[string]any  `json:"text"`
-	ToolChoice         string          `json:"tool_choice"`
-	Tools              []any           `json:"tools"`
-	TopP               float64         `json:"top_p"`
-	Truncation         string          `json:"truncation"`
-	Usage              *responseUsage  `json:"usage"`
-	User               json.RawMessage `json:"user"`
-	Metadata           map[string]any  `json:"metadata"`
-}
-
-type outputMessage struct {
-	Type    string       `json:"type"`
-	ID      string       `json:"id"`
-	Status  string       `json:"status"`
-	Role    string       `json:"role"`
-	Content []outputText `json:"content"`
-}
-
-type outputText struct {
-	Type        string `json:"type"`
-	Text        string `json:"text"`
-	Annotations []any  `json:"annotations"`
-	Logprobs    []any  `json:"logprobs"`
-}
-
-type responseUsage struct {
-	InputTokens         int            `json:"input_tokens"`
-	InputTokensDetails  map[string]int `json:"input_tokens_details"`
-	OutputTokens        int            `json:"output_tokens"`
-	OutputTokensDetails map[string]int `json:"output_tokens_details"`
-	TotalTokens         int            `json:"total_tokens"`
 }
 
 // responseInputText is the text of a Responses API "input": a string, or
@@ -111,17 +64,17 @@ func (x *exchange) response() {
 	prompt := EstimateTokens(input)
 	completion, _ := x.completionTokens(req.MaxOutputTokens)
 	id, msgID := x.nextID("resp_"), x.nextID("msg_")
-	r := response{ID: id, Object: "response", CreatedAt: time.Now().Unix(), Status: "completed", Error: jsonNull,
-		Instructions: req.Instructions, MaxOutputTokens: req.MaxOutputTokens, Model: req.Model, Output: []outputMessage{},
-		ParallelToolCalls: true, PreviousResponseID: jsonNull, Reasoning: map[string]any{"effort": nil, "summary": nil}, Store: true,
-		Temperature: 1, Text: map[string]any{"format": map[string]any{"type": "text"}}, ToolChoice: "auto", Tools: []any{},
-		TopP: 1, Truncation: "disabled", User: jsonNull, Metadata: map[string]any{}}
+	r := openaiwire.NewResponse(id, req.Model, time.Now().Unix())
+	r.Instructions = req.Instructions
+	if req.MaxOutputTokens != nil {
+		limit := int64(*req.MaxOutputTokens)
+		r.MaxOutputTokens = &limit
+	}
 	done := r
-	text := outputText{Type: "output_text", Text: ReplyText(completion), Annotations: []any{}, Logprobs: []any{}}
-	item := outputMessage{Type: "message", ID: msgID, Status: "completed", Role: "assistant", Content: []outputText{text}}
-	done.Output = []outputMessage{item}
-	done.Usage = &responseUsage{InputTokens: prompt, InputTokensDetails: map[string]int{"cached_tokens": 0},
-		OutputTokens: completion, OutputTokensDetails: map[string]int{"reasoning_tokens": 0}, TotalTokens: prompt + completion}
+	text := openaiwire.NewOutputText(ReplyText(completion))
+	item := openaiwire.OutputMessage{Type: "message", ID: msgID, Status: "completed", Role: "assistant", Content: []openaiwire.OutputText{text}}
+	done.Output = []openaiwire.OutputMessage{item}
+	done.Usage = openaiwire.NewResponseUsage(int64(prompt), int64(completion))
 	if !req.Stream {
 		x.setUsageHeaders(prompt + completion)
 		x.writeJSON(http.StatusOK, done)
@@ -136,11 +89,11 @@ func (x *exchange) response() {
 		return s.send(typ, fields)
 	}
 	r.Status = "in_progress"
-	emptyText := outputText{Type: "output_text", Text: "", Annotations: []any{}, Logprobs: []any{}}
+	emptyText := openaiwire.NewOutputText("")
 	if !send("response.created", map[string]any{"response": r}) ||
 		!send("response.in_progress", map[string]any{"response": r}) ||
 		!send("response.output_item.added", map[string]any{"output_index": 0,
-			"item": outputMessage{Type: "message", ID: msgID, Status: "in_progress", Role: "assistant", Content: []outputText{}}}) ||
+			"item": openaiwire.OutputMessage{Type: "message", ID: msgID, Status: "in_progress", Role: "assistant", Content: []openaiwire.OutputText{}}}) ||
 		!send("response.content_part.added", map[string]any{"item_id": msgID, "output_index": 0, "content_index": 0, "part": emptyText}) {
 		return
 	}
