@@ -138,6 +138,14 @@ func (r *Reloader) Run(ctx context.Context) error {
 				dirs = append(dirs, filepath.Dir(f))
 			}
 		}
+		// A key at SECRETS/<secret>/<key> in a projected volume sits in a directory reached
+		// through the ..data link: the kubelet deletes it (and the watch on it) at the next
+		// update. The volume's own directory, where ..data is swapped, outlives every update.
+		for _, d := range dirs {
+			if root := volumeRoot(d); root != "" {
+				dirs = append(dirs, root)
+			}
+		}
 		for _, d := range dirs {
 			if watched[d] {
 				continue
@@ -174,6 +182,18 @@ func (r *Reloader) Run(ctx context.Context) error {
 			if changed, err := r.ReloadNow(); err == nil && changed {
 				watch()
 			}
+		}
+	}
+}
+
+// volumeRoot is the nearest directory at or above dir that holds a kubelet "..data" link, or "".
+func volumeRoot(dir string) string {
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		if fi, err := os.Lstat(filepath.Join(d, "..data")); err == nil && fi.Mode()&os.ModeSymlink != 0 {
+			return d
+		}
+		if parent := filepath.Dir(d); parent == d {
+			return ""
 		}
 	}
 }

@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/mosaic-dev/mosaic/internal/proxyconfig"
 	"github.com/mosaic-dev/mosaic/test/fakeopenai"
+	"github.com/mosaic-dev/mosaic/test/kubeletfs"
 )
 
 // TestReloadUnderLoad swaps configurations while streaming and plain requests run: none fails.
@@ -99,62 +101,41 @@ func TestInvalidReloadKeepsConfig(t *testing.T) {
 	}
 }
 
-// kubeVolume lays out files as the kubelet does for ConfigMap and Secret volumes: each file is a
-// symlink to ..data/NAME, and ..data is a symlink to a timestamped directory, swapped atomically.
-type kubeVolume struct {
-	dir string
-	gen int
-}
-
-func (v *kubeVolume) write(t *testing.T, files map[string]string) {
+// writeVolume projects files into v as the kubelet's atomic writer does: a new timestamped
+// directory, ..data swapped to it, top-level names linked through ..data.
+func writeVolume(t *testing.T, v *kubeletfs.Volume, files map[string]string) {
 	t.Helper()
-	v.gen++
-	ts := filepath.Join(v.dir, "..2026_11_27_00_00_0"+string(rune('0'+v.gen)))
-	if err := os.Mkdir(ts, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	payload := map[string]kubeletfs.File{}
 	for name, content := range files {
-		if err := os.WriteFile(filepath.Join(ts, name), []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		payload[name] = kubeletfs.File{Data: []byte(content), Mode: 0o644}
 	}
-	tmp := filepath.Join(v.dir, "..data_tmp")
-	if err := os.Symlink(filepath.Base(ts), tmp); err != nil {
+	if _, err := v.Write(payload); err != nil {
 		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, filepath.Join(v.dir, "..data")); err != nil {
-		t.Fatal(err)
-	}
-	for name := range files {
-		link := filepath.Join(v.dir, name)
-		if _, err := os.Lstat(link); err != nil {
-			if err := os.Symlink(filepath.Join("..data", name), link); err != nil {
-				t.Fatal(err)
-			}
-		}
 	}
 }
 
-// TestSymlinkSwapReload rotates the key and adds a model through Kubernetes-style ..data swaps of
-// a Secret and a ConfigMap volume; the proxy picks both up without a restart.
+// TestSymlinkSwapReload rotates the key (twice) and adds a model through Kubernetes-style ..data
+// swaps of a projected Secret volume and a ConfigMap volume; the proxy picks each up without a
+// restart. The key sits in a subdirectory (SECRETS/<secret>/<key>), as the renderer lays it out:
+// that directory is replaced at every update, so only a watch on the volume itself sees the next.
 func TestSymlinkSwapReload(t *testing.T) {
 	up := newUpstream(t, fakeopenai.Options{})
 	root := t.TempDir()
-	cfgVol := &kubeVolume{dir: filepath.Join(root, "config")}
-	keyVol := &kubeVolume{dir: filepath.Join(root, "secret")}
-	for _, d := range []string{cfgVol.dir, keyVol.dir} {
+	cfgVol := &kubeletfs.Volume{Dir: filepath.Join(root, "config")}
+	keyVol := &kubeletfs.Volume{Dir: filepath.Join(root, "secrets")}
+	for _, d := range []string{cfgVol.Dir, keyVol.Dir} {
 		if err := os.Mkdir(d, 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
 	config := func(models string) string {
-		return cfgHeader + "- name: openai\n  type: OpenAI\n  endpoint: " + up.URL() + "\n  apiKey: {file: " + filepath.Join(keyVol.dir, "api-key") + "}\n  models: " + models + "\n"
+		return cfgHeader + "- name: openai\n  type: OpenAI\n  endpoint: " + up.URL() + "\n  apiKey: {file: " + filepath.Join(keyVol.Dir, "openai", "api-key") + "}\n  models: " + models + "\n"
 	}
-	keyVol.write(t, map[string]string{"api-key": testKey + "\n"})
-	cfgVol.write(t, map[string]string{"proxy.yaml": config("[{name: gpt-4o-mini}]")})
+	writeVolume(t, keyVol, map[string]string{"openai/api-key": testKey + "\n"})
+	writeVolume(t, cfgVol, map[string]string{"proxy.yaml": config("[{name: gpt-4o-mini}]")})
 
 	logs := &syncBuffer{}
-	r := &Reloader{ConfigPath: filepath.Join(cfgVol.dir, "proxy.yaml"), Debounce: 20 * time.Millisecond}
+	r := &Reloader{ConfigPath: filepath.Join(cfgVol.Dir, "proxy.yaml"), Debounce: 20 * time.Millisecond}
 	cfg, env, err := r.Load()
 	if err != nil {
 		t.Fatal(err)
@@ -188,18 +169,20 @@ func TestSymlinkSwapReload(t *testing.T) {
 	}
 	time.Sleep(100 * time.Millisecond) // let the watcher start
 
-	// Key rotation: the upstream now only accepts the new key.
+	// Key rotations: each time the upstream accepts only the new key.
 	const newKey = "sk-proj-RotatedKey9876543210fedcba"
-	up.SetAPIKey(newKey)
-	keyVol.write(t, map[string]string{"api-key": newKey})
-	eventually("rotated key", func() bool { return chat("gpt-4o-mini") == nil })
+	for i, key := range []string{"sk-proj-FirstRotation0123456789abcd", newKey} {
+		up.SetAPIKey(key)
+		writeVolume(t, keyVol, map[string]string{"openai/api-key": key})
+		eventually(fmt.Sprintf("rotation %d", i+1), func() bool { return chat("gpt-4o-mini") == nil })
+	}
 
 	// A new model in the ConfigMap.
-	cfgVol.write(t, map[string]string{"proxy.yaml": config("[{name: gpt-4o-mini}, {name: simple, target: gpt-4o-mini}]")})
+	writeVolume(t, cfgVol, map[string]string{"proxy.yaml": config("[{name: gpt-4o-mini}, {name: simple, target: gpt-4o-mini}]")})
 	eventually("new alias", func() bool { return chat("simple") == nil })
 
 	// An invalid ConfigMap is refused; the last good configuration keeps serving.
-	cfgVol.write(t, map[string]string{"proxy.yaml": config("[{name: simple}]") + "  retry: {maxAttempts: 99}\n"})
+	writeVolume(t, cfgVol, map[string]string{"proxy.yaml": config("[{name: simple}]") + "  retry: {maxAttempts: 99}\n"})
 	eventually("refused reload", func() bool {
 		return counterValue(srv.metrics.configReloads.WithLabelValues("failure")) >= 1
 	})
