@@ -1,24 +1,39 @@
 // Command demo runs Mosaic's main job on an embedded default, for a first look on a laptop:
-// it starts a local control plane (kube-apiserver + etcd, through envtest), installs the CRDs,
-// runs the operator (the real cmd/manager binary), applies config/samples (a Fake provider and a
-// RateLimitPolicy; plus an OpenAI provider when OPENAI_API_KEY is set), waits until the providers
-// report Ready, prints `kubectl get llmproviders,ratelimitpolicies -A`, and stops all it started.
+// it starts a local control plane (kube-apiserver + etcd, through envtest) with the CRDs and the
+// admission webhooks, runs the operator (the real cmd/manager binary, serving the webhooks),
+// applies config/samples (a Fake provider and a RateLimitPolicy; plus an OpenAI provider when
+// OPENAI_API_KEY is set), waits until the providers report Ready, prints
+// `kubectl get llmproviders,ratelimitpolicies -A`, then creates an opted-in pod through the API
+// server and prints the sidecar the webhook injected, runs that sidecar (the real mosaic-proxy
+// binary, with the pod's args and the ConfigMap the operator delivered, laid out as the kubelet
+// would) and sends one chat completion through it to the Fake provider. It stops all it started.
 //
 // Run it with `make demo`, which provides KUBEBUILDER_ASSETS.
 package main
 
 import (
+	"bytes"
 	"context"
+	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -27,6 +42,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	llmv1alpha1 "github.com/mosaic-dev/mosaic/api/v1alpha1"
+	"github.com/mosaic-dev/mosaic/internal/renderer"
+	"github.com/mosaic-dev/mosaic/test/kubeletfs"
 )
 
 func main() {
@@ -49,10 +66,15 @@ func run() error {
 	}
 	defer os.RemoveAll(tmp)
 
-	step("starting a local control plane (kube-apiserver + etcd) with the Mosaic CRDs")
+	step("starting a local control plane (kube-apiserver + etcd) with the Mosaic CRDs and webhooks")
+	// envtest generates a serving certificate in a local directory and points the webhook
+	// configurations of config/webhook at https://127.0.0.1:<port>, where the operator serves them.
 	env := &envtest.Environment{
 		CRDDirectoryPaths:     []string{filepath.Join("config", "crd", "bases")},
 		ErrorIfCRDPathMissing: true,
+		WebhookInstallOptions: envtest.WebhookInstallOptions{
+			Paths: []string{filepath.Join("config", "webhook", "manifests.yaml")},
+		},
 	}
 	cfg, err := env.Start()
 	if err != nil {
@@ -76,12 +98,18 @@ func run() error {
 		return err
 	}
 
-	step("building and starting the operator (cmd/manager)")
-	manager := filepath.Join(tmp, "manager")
-	if err := command(ctx, kubeconfig, "go", "build", "-o", manager, "./cmd/manager").Run(); err != nil {
-		return fmt.Errorf("building cmd/manager: %w", err)
+	step("building the operator (cmd/manager) and the sidecar (cmd/mosaic-proxy)")
+	binDir := filepath.Join(tmp, "bin")
+	if err := command(ctx, kubeconfig, "go", "build", "-o", binDir+string(filepath.Separator), "./cmd/manager", "./cmd/mosaic-proxy").Run(); err != nil {
+		return fmt.Errorf("building cmd/manager and cmd/mosaic-proxy: %w", err)
 	}
-	mgr := command(ctx, kubeconfig, manager, "--metrics-bind-address=0", "--health-probe-bind-address=127.0.0.1:0", "--webhooks=false")
+
+	step("starting the operator with its webhooks")
+	wio := &env.WebhookInstallOptions
+	mgr := command(ctx, kubeconfig, filepath.Join(binDir, "manager"),
+		"--metrics-bind-address=0", "--health-probe-bind-address=127.0.0.1:0",
+		"--webhooks=true", "--webhook-cert-rotation=false",
+		"--webhook-cert-dir="+wio.LocalServingCertDir, "--webhook-port="+strconv.Itoa(wio.LocalServingPort))
 	logFile, err := os.Create(filepath.Join(tmp, "manager.log"))
 	if err != nil {
 		return err
@@ -90,11 +118,24 @@ func run() error {
 	if err := mgr.Start(); err != nil {
 		return fmt.Errorf("starting the operator: %w", err)
 	}
+	mgrExited := make(chan struct{})
+	go func() { _ = mgr.Wait(); close(mgrExited) }()
 	defer func() {
 		step("stopping the operator")
 		_ = mgr.Process.Signal(syscall.SIGTERM)
-		_ = mgr.Wait()
+		<-mgrExited
 	}()
+	showLog := func() {
+		fmt.Fprintf(os.Stderr, "operator log (%s):\n", logFile.Name())
+		if b, rerr := os.ReadFile(logFile.Name()); rerr == nil {
+			os.Stderr.Write(b)
+		}
+	}
+	webhookAddr := net.JoinHostPort(wio.LocalServingHost, strconv.Itoa(wio.LocalServingPort))
+	if err := waitForTLS(ctx, webhookAddr, mgrExited, 30*time.Second); err != nil {
+		showLog()
+		return fmt.Errorf("the operator's webhook server on %s: %w", webhookAddr, err)
+	}
 
 	scheme := runtime.NewScheme()
 	_ = clientgoscheme.AddToScheme(scheme)
@@ -125,17 +166,239 @@ func run() error {
 
 	step("waiting for the operator to probe the providers")
 	if err := waitForConditions(ctx, c, 90*time.Second); err != nil {
-		fmt.Fprintf(os.Stderr, "operator log (%s):\n", logFile.Name())
-		if b, rerr := os.ReadFile(logFile.Name()); rerr == nil {
-			os.Stderr.Write(b)
-		}
+		showLog()
 		return err
 	}
 
 	step("kubectl get llmproviders,ratelimitpolicies -A")
 	get := command(ctx, kubeconfig, kubectl(), "get", "llmproviders,ratelimitpolicies", "-A")
 	get.Stdout = os.Stdout
-	return get.Run()
+	if err := get.Run(); err != nil {
+		return err
+	}
+
+	pod, err := createInjectedPod(ctx, c)
+	if err != nil {
+		showLog()
+		return err
+	}
+	return runSidecarAndAsk(ctx, c, pod, filepath.Join(binDir, "mosaic-proxy"), tmp)
+}
+
+// createInjectedPod creates an opted-in pod through the API server, whose webhook adds the
+// sidecar, and prints what was injected.
+func createInjectedPod(ctx context.Context, c client.Client) (*corev1.Pod, error) {
+	step("creating a pod labelled " + renderer.InjectLabel + "=true, annotated " + renderer.ProvidersAnnotation + "=demo")
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: "demo-app", Namespace: "default",
+			Labels:      map[string]string{renderer.InjectLabel: "true"},
+			Annotations: map[string]string{renderer.ProvidersAnnotation: "demo"},
+		},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "registry.example/demo-app:1"}}},
+	}
+	if err := c.Create(ctx, pod); err != nil {
+		return nil, fmt.Errorf("creating the demo pod: %w", err)
+	}
+	if err := c.Get(ctx, client.ObjectKeyFromObject(pod), pod); err != nil {
+		return nil, err
+	}
+	sidecar, ok := sidecarOf(pod)
+	if !ok {
+		return nil, fmt.Errorf("the pod came back without the %s init container: the webhook did not inject it", renderer.ContainerName)
+	}
+	restart := "<none>"
+	if sidecar.RestartPolicy != nil {
+		restart = string(*sidecar.RestartPolicy)
+	}
+	out := os.Stdout
+	fmt.Fprintf(out, "pod %s/%s, as the API server stored it:\n", pod.Namespace, pod.Name)
+	fmt.Fprintf(out, "  initContainers[0]   (injected: a native sidecar)\n")
+	fmt.Fprintf(out, "    name:             %s\n", sidecar.Name)
+	fmt.Fprintf(out, "    image:            %s\n", sidecar.Image)
+	fmt.Fprintf(out, "    restartPolicy:    %s\n", restart)
+	fmt.Fprintf(out, "    args:             %s\n", strings.Join(sidecar.Args, " "))
+	for _, vm := range sidecar.VolumeMounts {
+		fmt.Fprintf(out, "    volumeMount:      %s at %s\n", vm.Name, vm.MountPath)
+	}
+	for _, app := range pod.Spec.Containers {
+		fmt.Fprintf(out, "  container %q env (injected):\n", app.Name)
+		for _, e := range app.Env {
+			fmt.Fprintf(out, "    %s=%s\n", e.Name, e.Value)
+		}
+	}
+	return pod, nil
+}
+
+// runSidecarAndAsk runs the pod's sidecar as a process and sends one request through it as the
+// app would.
+func runSidecarAndAsk(ctx context.Context, c client.Client, pod *corev1.Pod, proxyBin, tmp string) error {
+	step("running the pod's sidecar (mosaic-proxy) with its args and volumes, laid out as the kubelet would")
+	sidecar, _ := sidecarOf(pod)
+	mounts, err := kubeletfs.NewMounts(filepath.Join(tmp, "pod"), pod, sidecar.Name)
+	if err != nil {
+		return err
+	}
+	objs, err := volumeObjects(ctx, c, pod)
+	if err != nil {
+		return err
+	}
+	// Container paths inside the ConfigMap (key files) move under the pod's root like the mounts.
+	for _, cm := range objs.ConfigMaps {
+		for k, v := range cm.Data {
+			cm.Data[k] = mounts.RewritePaths(v)
+		}
+	}
+	if _, err := mounts.Sync(objs); err != nil {
+		return fmt.Errorf("laying out the sidecar's volumes: %w", err)
+	}
+	args, apiAddr, metricsAddr, err := localArgs(sidecar.Args, mounts)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "    mosaic-proxy %s\n", strings.Join(args, " "))
+	var env []string
+	for _, e := range sidecar.Env {
+		env = append(env, e.Name+"="+e.Value)
+	}
+	proxy := exec.CommandContext(ctx, proxyBin, args...)
+	proxy.Env, proxy.Dir = env, tmp
+	logFile, err := os.Create(filepath.Join(tmp, "mosaic-proxy.log"))
+	if err != nil {
+		return err
+	}
+	proxy.Stdout, proxy.Stderr = logFile, logFile
+	if err := proxy.Start(); err != nil {
+		return fmt.Errorf("starting mosaic-proxy: %w", err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = proxy.Wait(); close(exited) }()
+	defer func() {
+		step("stopping the sidecar")
+		_ = proxy.Process.Signal(syscall.SIGTERM)
+		<-exited
+	}()
+	if err := waitForReady(ctx, "http://"+metricsAddr+sidecar.StartupProbe.HTTPGet.Path, exited, 20*time.Second); err != nil {
+		b, _ := os.ReadFile(logFile.Name())
+		return fmt.Errorf("mosaic-proxy: %w\n%s", err, b)
+	}
+
+	app := pod.Spec.Containers[0]
+	appEnv := map[string]string{}
+	for _, e := range app.Env {
+		appEnv[e.Name] = e.Value
+	}
+	base, err := url.Parse(appEnv[renderer.BaseURLEnv])
+	if err != nil {
+		return fmt.Errorf("%s: %w", renderer.BaseURLEnv, err)
+	}
+	// The sidecar listens on another port here than in the pod (see localArgs).
+	base.Host = apiAddr
+	step("one chat completion through the sidecar, with the app's " + renderer.BaseURLEnv + " and placeholder " + renderer.APIKeyEnv)
+	body := `{"model": "simple", "messages": [{"role": "user", "content": "Hello from the demo pod!"}]}`
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base.JoinPath("chat", "completions").String(), strings.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+appEnv[renderer.APIKeyEnv])
+	fmt.Printf("POST %s   (in the pod: %s/chat/completions)\nAuthorization: Bearer %s\n%s\n", req.URL, appEnv[renderer.BaseURLEnv], appEnv[renderer.APIKeyEnv], body)
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		return fmt.Errorf("the request through the sidecar: %w", err)
+	}
+	defer resp.Body.Close()
+	answer, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("\n%s %s\n", resp.Proto, resp.Status)
+	var pretty bytes.Buffer
+	if json.Indent(&pretty, answer, "", "  ") == nil {
+		answer = pretty.Bytes()
+	}
+	fmt.Printf("%s\n", answer)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("the sidecar answered %s", resp.Status)
+	}
+	return nil
+}
+
+// volumeObjects reads what the pod's volumes name: the ConfigMap the operator delivers for the
+// pod's providers (waiting for it, since the operator writes it once the pod exists) and the
+// Secrets of its projected volumes.
+func volumeObjects(ctx context.Context, c client.Client, pod *corev1.Pod) (kubeletfs.Objects, error) {
+	objs := kubeletfs.Objects{ConfigMaps: map[string]*corev1.ConfigMap{}, Secrets: map[string]*corev1.Secret{}}
+	for _, v := range pod.Spec.Volumes {
+		switch {
+		case v.ConfigMap != nil:
+			cm := &corev1.ConfigMap{}
+			key := client.ObjectKey{Namespace: pod.Namespace, Name: v.ConfigMap.Name}
+			deadline := time.Now().Add(30 * time.Second)
+			for {
+				err := c.Get(ctx, key, cm)
+				if err == nil {
+					break
+				}
+				if !apierrors.IsNotFound(err) || time.Now().After(deadline) {
+					return objs, fmt.Errorf("ConfigMap %s, which the operator delivers for the pod: %w", key, err)
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			fmt.Fprintf(os.Stderr, "    ConfigMap %s, written by the operator: %d lines of proxy configuration in %s\n",
+				key.Name, strings.Count(cm.Data[renderer.ConfigKey], "\n"), renderer.ConfigKey)
+			objs.ConfigMaps[cm.Name] = cm
+		case v.Projected != nil:
+			for _, src := range v.Projected.Sources {
+				if src.Secret == nil {
+					continue
+				}
+				s := &corev1.Secret{}
+				if err := c.Get(ctx, client.ObjectKey{Namespace: pod.Namespace, Name: src.Secret.Name}, s); err != nil {
+					return objs, fmt.Errorf("Secret %s, which the pod mounts: %w", src.Secret.Name, err)
+				}
+				objs.Secrets[s.Name] = s
+			}
+		}
+	}
+	return objs, nil
+}
+
+// localArgs are the sidecar's args for a process on this machine: the same flags, with container
+// paths moved under the pod's root directory, and the listeners on free 127.0.0.1 ports (in a
+// pod, 127.0.0.1:8787 and :9787 belong to the pod's own network namespace; here they are the
+// machine's, and the metrics listener, on all interfaces in a pod for the kubelet's probes, stays
+// on loopback).
+func localArgs(orig []string, mounts *kubeletfs.Mounts) (args []string, apiAddr, metricsAddr string, err error) {
+	if apiAddr, err = freeAddr(); err != nil {
+		return nil, "", "", err
+	}
+	if metricsAddr, err = freeAddr(); err != nil {
+		return nil, "", "", err
+	}
+	listen := map[string]string{"--listen": apiAddr, "--metrics-listen": metricsAddr}
+	for i := 0; i < len(orig); i++ {
+		name, _, inline := strings.Cut(orig[i], "=")
+		to, ok := listen[name]
+		switch {
+		case !ok:
+			args = append(args, mounts.RewritePaths(orig[i]))
+		case inline:
+			args = append(args, name+"="+to)
+		default:
+			args = append(args, name, to)
+			i++
+		}
+	}
+	return args, apiAddr, metricsAddr, nil
+}
+
+func sidecarOf(pod *corev1.Pod) (corev1.Container, bool) {
+	i := slices.IndexFunc(pod.Spec.InitContainers, func(c corev1.Container) bool { return c.Name == renderer.ContainerName })
+	if i < 0 {
+		return corev1.Container{}, false
+	}
+	return pod.Spec.InitContainers[i], true
 }
 
 // waitForConditions waits until every LLMProvider has a Ready condition and every RateLimitPolicy
@@ -181,6 +444,63 @@ func conditionsPresent(ctx context.Context, c client.Client) (bool, error) {
 		}
 	}
 	return len(providers.Items) > 0, nil
+}
+
+// waitForTLS waits until addr accepts TLS connections, or the process behind it exits.
+func waitForTLS(ctx context.Context, addr string, exited <-chan struct{}, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		conn, err := tls.DialWithDialer(&net.Dialer{Timeout: time.Second}, "tcp", addr, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // a readiness check only
+		if err == nil {
+			return conn.Close()
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-exited:
+			return errors.New("the process exited")
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// waitForReady waits until url answers 200 (a startup probe), or the process behind it exits.
+func waitForReady(ctx context.Context, url string, exited <-chan struct{}, timeout time.Duration) error {
+	client := &http.Client{Timeout: time.Second}
+	deadline := time.Now().Add(timeout)
+	for {
+		resp, err := client.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			err = fmt.Errorf("%s answered %s", url, resp.Status)
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-exited:
+			return errors.New("exited before it was ready")
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// freeAddr is a 127.0.0.1 address whose port was free a moment ago.
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
 }
 
 // command runs name with KUBECONFIG pointing at the demo control plane; output goes to stderr.
