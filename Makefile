@@ -75,7 +75,7 @@ run: manifests generate fmt vet ## Run the operator against the cluster in ~/.ku
 	go run ./cmd/manager
 
 .PHONY: demo
-demo: envtest ## Start a local control plane, the operator and a sample provider; print their status.
+demo: envtest ## Local control plane + operator + sample provider: status, an injected pod, a request through the sidecar.
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go run ./hack/demo
 
 .PHONY: docker-build
