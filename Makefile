@@ -26,6 +26,7 @@ help: ## Show this help.
 manifests: controller-gen ## Generate CRDs, RBAC and webhook configuration from markers.
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd:allowDangerousTypes=false webhook paths="./..." output:crd:artifacts:config=config/crd/bases
 	@mkdir -p charts/mosaic/crds && cp config/crd/bases/*.yaml charts/mosaic/crds/
+	@mkdir -p charts/mosaic/files && cp config/rbac/role.yaml charts/mosaic/files/role.yaml && cp config/webhook/manifests.yaml charts/mosaic/files/webhook-manifests.yaml
 	go run ./hack/crd-ref config/crd/bases docs/api.md
 
 .PHONY: generate
@@ -41,7 +42,7 @@ vet: ## Run go vet.
 	go vet ./...
 
 .PHONY: test
-test: manifests generate fmt vet envtest sdk-deps ## Run every test against a real kube-apiserver + etcd and the official SDKs.
+test: manifests generate fmt vet envtest sdk-deps helm ## Run every test against a real kube-apiserver + etcd and the official SDKs.
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test ./... -count=1 -timeout 30m
 
 .PHONY: test-race
@@ -59,9 +60,9 @@ bench: ## Run the Go benchmarks (sanitizer, limiter, router, proxy vs bare rever
 .PHONY: verify
 verify: manifests generate fmt ## Fail when generated files, formatting or go.mod drift from the sources.
 	go mod tidy -diff
-	@if [ -n "$$(git status --porcelain -- api config charts/mosaic/crds docs/api.md '*.go')" ]; then \
+	@if [ -n "$$(git status --porcelain -- api config charts/mosaic/crds charts/mosaic/files docs/api.md '*.go')" ]; then \
 		echo "generated files or formatting drifted; run 'make manifests generate fmt' and commit:"; \
-		git status --porcelain -- api config charts/mosaic/crds docs/api.md '*.go'; git diff --stat; exit 1; fi
+		git status --porcelain -- api config charts/mosaic/crds charts/mosaic/files docs/api.md '*.go'; git diff --stat; exit 1; fi
 
 ##@ Build
 
@@ -107,6 +108,17 @@ undeploy: ## Remove the operator from the cluster.
 LOCALBIN ?= $(CURDIR)/bin
 $(LOCALBIN):
 	mkdir -p $(LOCALBIN)
+
+HELM ?= $(LOCALBIN)/helm
+HELM_VERSION ?= v3.22.0
+
+.PHONY: helm
+helm: ## Provide helm (pinned) as ./bin/helm: built from its Go module once, cached in ~/.cache/mosaic.
+	@HELM_VERSION=$(HELM_VERSION) LOCALBIN=$(LOCALBIN) hack/install-helm.sh >/dev/null
+
+.PHONY: helm-lint
+helm-lint: helm ## Lint the Helm chart.
+	$(HELM) lint charts/mosaic
 
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen
 SETUP_ENVTEST ?= $(LOCALBIN)/setup-envtest
