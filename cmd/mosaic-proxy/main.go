@@ -5,7 +5,7 @@
 // Usage:
 //
 //	mosaic-proxy --config proxy.yaml [--listen 127.0.0.1:8787] [--metrics-listen 127.0.0.1:9090]
-//	             [--log-level info] [--env-file .env]
+//	             [--log-level info] [--env-file .env] [--memory-limit auto]
 //
 // A configuration error at start exits with status 1 and a message naming the field. The
 // configuration, the .env file and key files are reloaded when they change.
@@ -22,6 +22,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -45,8 +46,18 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	envFile := fs.String("env-file", "", "a .env file of KEY=value lines for apiKey.env sources (default: ./.env when it exists)")
 	shutdownGrace := fs.Duration("shutdown-grace", 30*time.Second, "how long in-flight requests may run after SIGTERM")
+	memLimit := fs.String("memory-limit", "auto", "the Go runtime's soft memory limit: a size such as 48MiB, \"off\", or \"auto\" "+
+		"(90% of the container's memory limit when it has one and GOMEMLIMIT is not set)")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	limit, limitSource, setLimit, err := memoryLimit(*memLimit, os.Getenv("GOMEMLIMIT"), cgroupMemoryLimit())
+	if err != nil {
+		fmt.Fprintf(stderr, "mosaic-proxy: %v\n", err)
+		return 2
+	}
+	if setLimit {
+		defer debug.SetMemoryLimit(debug.SetMemoryLimit(limit))
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
@@ -113,6 +124,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	}()
 	log.Info("mosaic-proxy ready", slog.String("listen", apiLn.Addr().String()), slog.String("metrics_listen", *metricsListen),
 		slog.String("config", *configPath), slog.Int("providers", len(cfg.Providers)),
+		slog.Int64("memory_limit_bytes", debug.SetMemoryLimit(-1)), slog.String("memory_limit_source", limitSource),
 		slog.Float64("startup_ms", float64(time.Since(start).Microseconds())/1000))
 
 	status := 0

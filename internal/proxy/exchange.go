@@ -79,7 +79,7 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request, op operation) {
 	x := exchangePool.Get().(*exchange)
 	*x = exchange{s: s, rt: s.cfg.Load(), w: w, r: r, op: op, start: time.Now(), id: s.requestID(r)}
 	s.metrics.inFlight.Inc()
-	w.Header().Set("X-Mosaic-Request-Id", x.id)
+	w.Header()["X-Mosaic-Request-Id"] = []string{x.id}
 	if err := x.run(); err != nil {
 		x.fail(err)
 	}
@@ -440,32 +440,45 @@ func (x *exchange) try() (*http.Response, failure) {
 	return nil, failClient
 }
 
-// hopHeaders are never forwarded in either direction; credentialHeaders never upstream.
-var hopHeaders = map[string]bool{
-	"Connection": true, "Keep-Alive": true, "Proxy-Connection": true, "Proxy-Authenticate": true,
-	"Proxy-Authorization": true, "Te": true, "Trailer": true, "Transfer-Encoding": true, "Upgrade": true,
-	"Content-Length": true, "Host": true,
+// isHopHeader reports the headers never forwarded in either direction (hop-by-hop headers and
+// the framing the proxy sets itself). A switch on the canonical key costs no hashing.
+func isHopHeader(k string) bool {
+	switch k {
+	case "Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate", "Proxy-Authorization",
+		"Te", "Trailer", "Transfer-Encoding", "Upgrade", "Content-Length", "Host":
+		return true
+	}
+	return false
 }
 
-var droppedRequestHeaders = map[string]bool{
-	"Authorization": true, "Api-Key": true, "X-Api-Key": true, "X-Goog-Api-Key": true,
-	"Accept-Encoding": true, "Cookie": true, "X-Request-Id": true,
+// isDroppedRequestHeader reports the client headers never sent upstream: every credential
+// header any provider reads (see provider.Provider.Authorize), Accept-Encoding, cookies, and
+// the request id the proxy sets itself.
+func isDroppedRequestHeader(k string) bool {
+	switch k {
+	case "Authorization", "Api-Key", "X-Api-Key", "X-Goog-Api-Key", "Accept-Encoding", "Cookie", "X-Request-Id":
+		return true
+	}
+	return false
 }
 
 // upstreamHeader is the header of an upstream request: the client's headers minus hop-by-hop
 // headers, credentials and Accept-Encoding (the transport negotiates compression itself and
-// decompresses, so the proxy can read usage), plus the provider's own credential.
+// decompresses, so the proxy can read usage), plus the provider's own credential, which
+// compile rendered once with the adapter's Authorize (up.authHeader).
 func (x *exchange) upstreamHeader(up *upstream) http.Header {
-	h := make(http.Header, len(x.r.Header)+2)
+	h := make(http.Header, len(x.r.Header)+2+len(up.authHeader))
 	for k, v := range x.r.Header {
-		if hopHeaders[k] || droppedRequestHeaders[k] {
+		if isHopHeader(k) || isDroppedRequestHeader(k) {
 			continue
 		}
 		h[k] = v
 	}
 	h["Content-Type"] = jsonContentType
 	h["X-Request-Id"] = []string{x.id}
-	up.adapter.Authorize(h, up.key)
+	for k, v := range up.authHeader {
+		h[k] = v
+	}
 	return h
 }
 
@@ -540,7 +553,7 @@ func (x *exchange) respond(resp *http.Response) {
 
 func copyResponseHeader(dst, src http.Header) {
 	for k, v := range src {
-		if hopHeaders[k] {
+		if isHopHeader(k) {
 			continue
 		}
 		dst[k] = v
@@ -760,7 +773,8 @@ func (x *exchange) fail(err *apiError) {
 func (x *exchange) finish() {
 	x.endUpstream()
 	x.settle()
-	total := time.Since(x.start)
+	end := time.Now()
+	total := end.Sub(x.start)
 	rm := x.s.unrouted
 	providerName, model := "", ""
 	if x.route != nil {
@@ -796,9 +810,11 @@ func (x *exchange) finish() {
 	if x.status >= 500 {
 		level = slog.LevelWarn
 	}
-	if x.s.log.Enabled(x.r.Context(), level) {
-		attrs := make([]slog.Attr, 0, 16)
-		attrs = append(attrs,
+	if h := x.s.log.Handler(); h.Enabled(x.r.Context(), level) {
+		// The record is built here rather than with Logger.LogAttrs, which would also capture
+		// the caller's program counter (runtime.Callers) for a source the handler does not log.
+		rec := slog.NewRecord(end, level, "request", 0)
+		rec.AddAttrs(
 			slog.String("request_id", x.id),
 			slog.String("operation", x.op.path()),
 			slog.String("provider", providerName),
@@ -809,21 +825,21 @@ func (x *exchange) finish() {
 			slog.Int("attempts", x.attempts),
 		)
 		if x.usage.known {
-			attrs = append(attrs, slog.Int64("prompt_tokens", x.usage.prompt), slog.Int64("completion_tokens", x.usage.completion))
+			rec.AddAttrs(slog.Int64("prompt_tokens", x.usage.prompt), slog.Int64("completion_tokens", x.usage.completion))
 		}
 		if x.fallback != "" {
-			attrs = append(attrs, slog.String("fallback", x.fallback))
+			rec.AddAttrs(slog.String("fallback", x.fallback))
 		}
 		if x.failure != failNone {
-			attrs = append(attrs, slog.String("upstream_failure", x.failure.label()))
+			rec.AddAttrs(slog.String("upstream_failure", x.failure.label()))
 		}
 		if x.upstreamID != "" {
-			attrs = append(attrs, slog.String("upstream_request_id", x.upstreamID))
+			rec.AddAttrs(slog.String("upstream_request_id", x.upstreamID))
 		}
 		if x.errMessage != "" {
-			attrs = append(attrs, slog.String("error", x.errMessage))
+			rec.AddAttrs(slog.String("error", x.errMessage))
 		}
-		x.s.log.LogAttrs(x.r.Context(), level, "request", attrs...)
+		_ = h.Handle(x.r.Context(), rec)
 	}
 	x.owner.release()
 	x.in.release()

@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
+	"math"
 
 	"github.com/tidwall/gjson"
 	"github.com/tidwall/sjson"
@@ -113,8 +113,8 @@ func (f *requestFields) set(key string, body []byte, v span) *apiError {
 		if string(raw) == "null" {
 			return nil
 		}
-		n, err := strconv.ParseInt(string(raw), 10, 64)
-		if err != nil || n < 0 {
+		n, ok := parseTokenCount(raw)
+		if !ok {
 			return badRequest(key+" must be a non-negative integer.", key, "invalid_type")
 		}
 		f.maxTokens = max(f.maxTokens, n)
@@ -128,6 +128,33 @@ func (f *requestFields) set(key string, body []byte, v span) *apiError {
 		}
 	}
 	return nil
+}
+
+// parseTokenCount reads a JSON integer that must not be negative ("-0" is 0), without the
+// allocation strconv.ParseInt(string(raw)) costs. ok is false for fractions, exponents,
+// negative numbers and values over MaxInt64.
+func parseTokenCount(raw []byte) (n int64, ok bool) {
+	digits := raw
+	if len(digits) > 0 && digits[0] == '-' {
+		digits = digits[1:]
+	}
+	if len(digits) == 0 {
+		return 0, false
+	}
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		d := int64(c - '0')
+		if n > (math.MaxInt64-d)/10 {
+			return 0, false
+		}
+		n = n*10 + d
+	}
+	if len(digits) < len(raw) && n != 0 {
+		return 0, false
+	}
+	return n, true
 }
 
 // unquote returns the text of a JSON string literal.

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -102,5 +103,21 @@ func TestAPIErrorBody(t *testing.T) {
 	}
 	if strings.Contains(string(e.body()), "<") {
 		t.Error("HTML characters must be escaped")
+	}
+}
+
+// TestParseTokenCount checks the max_tokens parser against strconv.ParseInt, whose accepting
+// behaviour (n >= 0, no error) it replaces on the request path.
+func TestParseTokenCount(t *testing.T) {
+	for _, raw := range []string{"0", "64", "-0", "-00", "007", "-1", "1.0", "1e3", "9223372036854775807",
+		"9223372036854775808", "99999999999999999999", "-", "", "1a", "\"5\""} {
+		t.Run(raw, func(t *testing.T) {
+			want, err := strconv.ParseInt(raw, 10, 64)
+			wantOK := err == nil && want >= 0
+			got, ok := parseTokenCount([]byte(raw))
+			if ok != wantOK || (ok && got != want) {
+				t.Errorf("parseTokenCount(%q) = %d, %t; strconv.ParseInt accepts: %t with %d", raw, got, ok, wantOK, want)
+			}
+		})
 	}
 }

@@ -64,13 +64,16 @@ type upstream struct {
 	adapter  provider.Provider
 	endpoint provider.Endpoint
 	// key is the resolved API key. It is only ever passed to adapter.Authorize.
-	key       string
-	transport http.RoundTripper
-	timeout   time.Duration
-	retry     retryPolicy
-	budget    *retryBudget
-	limiter   ratelimit.Limiter
-	sanitizer promptSanitizer
+	key string
+	// authHeader is the credential header adapter.Authorize sets for key, rendered once at
+	// compile time and added to every upstream request (its values are shared, never mutated).
+	authHeader http.Header
+	transport  http.RoundTripper
+	timeout    time.Duration
+	retry      retryPolicy
+	budget     *retryBudget
+	limiter    ratelimit.Limiter
+	sanitizer  promptSanitizer
 	// routes are this provider's own models, for fallback lookups.
 	routes       map[string]*route
 	defaultModel string
@@ -129,6 +132,10 @@ func (s *Server) compile(cfg *proxyconfig.Config) (*runtimeConfig, error) {
 		if p.Azure != nil {
 			up.endpoint.APIVersion = p.Azure.APIVersion
 		}
+		// The client's credential headers never reach the upstream header (see
+		// isDroppedRequestHeader), so Authorize's result is the same for every request.
+		up.authHeader = http.Header{}
+		adapter.Authorize(up.authHeader, key)
 		if ip, ok := adapter.(provider.InProcess); ok {
 			up.transport = ip.RoundTripper()
 		}

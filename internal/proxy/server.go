@@ -233,7 +233,8 @@ func (s *Server) requestID(r *http.Request) string {
 	if id := r.Header.Get("X-Request-Id"); id != "" && len(id) <= 128 && isToken(id) {
 		return id
 	}
-	return s.idPrefix + strconv.FormatUint(s.idSeq.Add(1), 36)
+	var b [48]byte
+	return string(strconv.AppendUint(append(b[:0], s.idPrefix...), s.idSeq.Add(1), 36))
 }
 
 func isToken(s string) bool {
