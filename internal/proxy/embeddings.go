@@ -214,7 +214,8 @@ func (x *exchange) planEmbeddings(rt *route) *embeddingsPlan {
 }
 
 // finishEmbeddings caches the upstream's vectors and, when some inputs came from the cache,
-// returns the merged answer with every input at its original index. Usage is what the upstream
+// returns the merged answer with every input at its original index; ok is false when nothing
+// was merged (no input came from the cache, or the upstream's list does not cover the misses). Usage is what the upstream
 // reported: the tokens actually spent.
 func (x *exchange) finishEmbeddings(body []byte) ([]byte, bool) {
 	p := x.emb
@@ -238,6 +239,11 @@ func (x *exchange) finishEmbeddings(body []byte) ([]byte, bool) {
 	})
 	if p.body == nil || !complete {
 		return nil, false
+	}
+	for _, v := range p.hits {
+		if v == nil { // the upstream answered fewer vectors than it was sent inputs
+			return nil, false
+		}
 	}
 	u := parseUsage(gjson.GetBytes(body, "usage"))
 	model := gjson.GetBytes(body, "model").Str

@@ -69,7 +69,10 @@ type exchange struct {
 	upstreamID   string
 	errMessage   string
 	abort        bool
-	reached      bool
+	// reached is set once an attempt was sent upstream; answered once the upstream answered 2xx
+	// (it may bill from then on, whatever happens to the response).
+	reached  bool
+	answered bool
 }
 
 var exchangePool = sync.Pool{New: func() any { return new(exchange) }}
@@ -80,10 +83,7 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request, op operation) {
 	*x = exchange{s: s, rt: s.cfg.Load(), w: w, r: r, op: op, start: time.Now(), id: s.requestID(r)}
 	s.metrics.inFlight.Inc()
 	w.Header()["X-Mosaic-Request-Id"] = []string{x.id}
-	if err := x.run(); err != nil {
-		x.fail(err)
-	}
-	x.finish()
+	x.serve()
 	s.metrics.inFlight.Dec()
 	abort := x.abort
 	*x = exchange{}
@@ -92,6 +92,31 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request, op operation) {
 		// The client must see a broken response, not a clean end of a truncated stream.
 		panic(http.ErrAbortHandler)
 	}
+}
+
+// serve runs the exchange and finishes it. A panic on the way still ends the upstream work and
+// the rate-limit reservation (a leaked reservation would hold a concurrency slot forever) and is
+// answered with a 500 when nothing was answered yet, or by aborting the response.
+func (x *exchange) serve() {
+	defer func() {
+		v := recover()
+		if v == nil {
+			return
+		}
+		x.endUpstream()
+		x.settle()
+		x.s.log.Error("panic while serving a request", slog.String("request_id", x.id), slog.Any("panic", v))
+		x.abort = true
+		if x.status == 0 {
+			x.abort = false
+			(&apiError{status: http.StatusInternalServerError, typ: typeServer, code: "internal_error",
+				message: "The proxy failed while handling the request (request id " + x.id + ")."}).write(x.w)
+		}
+	}()
+	if err := x.run(); err != nil {
+		x.fail(err)
+	}
+	x.finish()
 }
 
 // run takes the request from its body to a response; an *apiError it returns has not been
@@ -407,8 +432,11 @@ func (x *exchange) try() (*http.Response, failure) {
 	t0 := time.Now()
 	resp, err := up.transport.RoundTrip(req)
 	x.upstreamTime += time.Since(t0)
-	if perTry != nil {
-		perTry.Stop()
+	if perTry != nil && !perTry.Stop() && err == nil {
+		// The per-try timeout fired as the headers arrived: the body would fail to read, and
+		// nothing went to the client yet, so it counts as a timed-out attempt.
+		resp.Body.Close()
+		resp, err = nil, context.DeadlineExceeded
 	}
 	x.reached = true
 	if err != nil {
@@ -423,6 +451,7 @@ func (x *exchange) try() (*http.Response, failure) {
 		return nil, failConnect
 	}
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		x.answered = true
 		return resp, failNone
 	}
 	x.errStatus, x.errHeader = resp.StatusCode, resp.Header
@@ -512,8 +541,7 @@ func (x *exchange) respond(resp *http.Response) {
 		if err != nil {
 			msg = "The upstream provider " + x.route.up.name + " broke the connection while answering."
 			if x.deadlineHit != nil && x.deadlineHit.Load() {
-				x.fail(&apiError{status: http.StatusGatewayTimeout, typ: typeTimeout, code: "upstream_timeout",
-					message: "The upstream provider " + x.route.up.name + " did not answer within " + x.route.up.timeout.String() + "."})
+				x.fail(upstreamTimeout(x.route.up, x.route.up.timeout.String()+"."))
 				return
 			}
 		}
@@ -521,14 +549,19 @@ func (x *exchange) respond(resp *http.Response) {
 		return
 	}
 	body := buf.b
-	if x.op == opResponses {
-		x.usage = parseUsage(gjson.GetBytes(body, "usage"))
-	} else {
-		x.usage = parseUsage(gjson.GetBytes(body, "usage"))
-	}
+	x.usage = parseUsage(gjson.GetBytes(body, "usage"))
 	if x.emb != nil {
-		if merged, ok := x.finishEmbeddings(body); ok {
+		merged, ok := x.finishEmbeddings(body)
+		switch {
+		case ok:
 			body = merged
+		case x.emb.body != nil:
+			// The upstream saw only the cache misses: its answer cannot be passed on as it is.
+			x.failure = failBadResponse
+			x.s.metrics.upstreamErrors.WithLabelValues(x.route.up.name, failBadResponse.label()).Inc()
+			x.fail(&apiError{status: http.StatusBadGateway, typ: typeUpstream, code: "bad_upstream_response",
+				message: "The upstream provider " + x.route.up.name + " returned an embeddings answer that does not match the inputs sent."})
+			return
 		}
 	}
 	if of := newOutputFilter(x.route.up.sanitizer, x.op); of != nil {
@@ -563,8 +596,15 @@ func copyResponseHeader(dst, src http.Header) {
 // streamResponse forwards an SSE answer event by event, flushing each, counting usage and
 // hiding the usage chunk the proxy asked for.
 func (x *exchange) streamResponse(resp *http.Response) {
-	x.deadline.Stop() // committed: the stream is now bounded by the idle timeout
 	up := x.route.up
+	if !x.deadline.Stop() {
+		// The overall timeout fired as the headers arrived; nothing went to the client yet.
+		resp.Body.Close()
+		x.failure = failDeadline
+		x.fail(upstreamTimeout(up, up.timeout.String()+"."))
+		return
+	}
+	// Committed: the stream is now bounded by the idle timeout.
 	h := x.w.Header()
 	copyResponseHeader(h, resp.Header)
 	h.Del("Content-Length")
@@ -691,7 +731,8 @@ func (x *exchange) endUpstream() {
 }
 
 // settle ends the rate-limit reservation: the real usage when known, the estimate when the
-// upstream answered 2xx without one (it may have billed), nothing for error answers.
+// upstream answered 2xx without one (it may have billed), nothing for error answers, a full
+// refund when nothing was sent upstream.
 func (x *exchange) settle() {
 	if x.res == nil {
 		return
@@ -701,7 +742,7 @@ func (x *exchange) settle() {
 		_ = x.res.Settle(x.usage.total)
 	case !x.reached:
 		_ = x.res.Release()
-	case x.status >= 200 && x.status < 300 || x.failure == failBadResponse:
+	case x.answered || x.failure == failBadResponse:
 		_ = x.res.Settle(x.res.EstimatedTokens())
 	default:
 		_ = x.res.Settle(0)
@@ -715,11 +756,9 @@ func (x *exchange) upstreamError(fail failure) *apiError {
 	name := x.route.up.name
 	switch fail {
 	case failDeadline:
-		return &apiError{status: http.StatusGatewayTimeout, typ: typeTimeout, code: "upstream_timeout",
-			message: "The upstream provider " + name + " did not answer within " + x.route.up.timeout.String() + " (" + strconv.Itoa(x.attempts) + " attempts)."}
+		return upstreamTimeout(x.route.up, x.route.up.timeout.String()+" ("+strconv.Itoa(x.attempts)+" attempts).")
 	case failTimeout:
-		return &apiError{status: http.StatusGatewayTimeout, typ: typeTimeout, code: "upstream_timeout",
-			message: "The upstream provider " + name + " did not answer within the per-try timeout (" + strconv.Itoa(x.attempts) + " attempts)."}
+		return upstreamTimeout(x.route.up, "the per-try timeout ("+strconv.Itoa(x.attempts)+" attempts).")
 	case failConnect:
 		return &apiError{status: http.StatusBadGateway, typ: typeUpstream, code: "upstream_unreachable",
 			message: "The upstream provider " + name + " could not be reached (" + strconv.Itoa(x.attempts) + " attempts)."}
@@ -731,8 +770,28 @@ func (x *exchange) upstreamError(fail failure) *apiError {
 		x.passThroughError()
 		return nil
 	}
-	return &apiError{status: x.errStatus, typ: typeUpstream, code: "upstream_error",
+	return &apiError{status: x.errStatus, typ: typeUpstream, code: "upstream_error", retryAfter: x.upstreamRetryAfter(),
 		message: "The upstream provider " + name + " answered HTTP " + strconv.Itoa(x.errStatus) + " " + http.StatusText(x.errStatus) + "."}
+}
+
+// upstreamTimeout is the 504 for an upstream that did not answer within limit (its end, e.g.
+// "30s.").
+func upstreamTimeout(up *upstream, limit string) *apiError {
+	return &apiError{status: http.StatusGatewayTimeout, typ: typeTimeout, code: "upstream_timeout",
+		message: "The upstream provider " + up.name + " did not answer within " + limit}
+}
+
+// upstreamRetryAfter is the Retry-After (whole seconds) to send with a passed-on upstream 429:
+// the provider's own, rounded up, or one second when it sent none, so that every 429 the proxy
+// answers carries the header. It is 0 (no header) for other statuses.
+func (x *exchange) upstreamRetryAfter() int64 {
+	if x.errStatus != http.StatusTooManyRequests {
+		return 0
+	}
+	if d, ok := provider.ParseRetryAfter(x.errHeader, time.Now()); ok {
+		return max(int64((d+time.Second-1)/time.Second), 1)
+	}
+	return 1
 }
 
 // passThroughError forwards the provider's OpenAI-shaped error answer as it came, except that
@@ -746,6 +805,9 @@ func (x *exchange) passThroughError() {
 	h := x.w.Header()
 	copyResponseHeader(h, x.errHeader)
 	h.Set("Content-Length", strconv.Itoa(len(x.errBody)))
+	if ra := x.upstreamRetryAfter(); ra > 0 && h.Get("Retry-After") == "" {
+		h.Set("Retry-After", strconv.FormatInt(ra, 10))
+	}
 	x.status = x.errStatus
 	x.upstreamID = x.errHeader.Get("X-Request-Id")
 	x.commit()
