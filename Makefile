@@ -72,8 +72,8 @@ build: manifests generate fmt vet ## Build the manager and mosaic-proxy binaries
 	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o bin/mosaic-proxy ./cmd/mosaic-proxy
 
 .PHONY: run
-run: manifests generate fmt vet ## Run the operator against the cluster in ~/.kube/config.
-	go run ./cmd/manager
+run: manifests generate fmt vet ## Run the operator against the cluster in ~/.kube/config (no webhooks: the API server cannot reach this machine).
+	go run ./cmd/manager --webhooks=false
 
 .PHONY: demo
 demo: envtest ## Local control plane + operator + sample provider: status, an injected pod, a request through the sidecar.
@@ -125,14 +125,13 @@ SETUP_ENVTEST ?= $(LOCALBIN)/setup-envtest
 CONTROLLER_TOOLS_VERSION ?= v0.23.0
 SETUP_ENVTEST_VERSION ?= v0.25.1
 
+# Phony, so that a changed pinned version is installed even though ./bin/<tool> exists.
 .PHONY: controller-gen
-controller-gen: $(CONTROLLER_GEN) ## Install controller-gen into ./bin.
-$(CONTROLLER_GEN): | $(LOCALBIN)
+controller-gen: | $(LOCALBIN) ## Install controller-gen into ./bin.
 	$(call go-install-tool,$(CONTROLLER_GEN),sigs.k8s.io/controller-tools/cmd/controller-gen,$(CONTROLLER_TOOLS_VERSION))
 
 .PHONY: setup-envtest
-setup-envtest: $(SETUP_ENVTEST) ## Install setup-envtest into ./bin.
-$(SETUP_ENVTEST): | $(LOCALBIN)
+setup-envtest: | $(LOCALBIN) ## Install setup-envtest into ./bin.
 	$(call go-install-tool,$(SETUP_ENVTEST),sigs.k8s.io/controller-runtime/tools/setup-envtest,$(SETUP_ENVTEST_VERSION))
 
 .PHONY: envtest
@@ -142,8 +141,9 @@ envtest: setup-envtest ## Provide kube-apiserver + etcd for envtest (download, o
 	@echo "KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS)"
 
 .PHONY: sdk-deps
-sdk-deps: test/sdk/node_modules ## Install the official openai npm package for the SDK tests.
-test/sdk/node_modules: test/sdk/package-lock.json
+sdk-deps: test/sdk/node_modules/.package-lock.json ## Install the official openai npm package for the SDK tests.
+# npm ci writes node_modules/.package-lock.json last, so an interrupted install is redone.
+test/sdk/node_modules/.package-lock.json: test/sdk/package.json test/sdk/package-lock.json
 	cd test/sdk && npm ci --no-audit --no-fund
 	@touch $@
 

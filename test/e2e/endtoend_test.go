@@ -3,12 +3,8 @@ package e2e
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"maps"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -23,10 +19,8 @@ import (
 	"github.com/mosaic-dev/mosaic/internal/renderer"
 	"github.com/mosaic-dev/mosaic/test/fakeopenai"
 	"github.com/mosaic-dev/mosaic/test/kubeletfs"
+	"github.com/mosaic-dev/mosaic/test/sdk"
 )
-
-// sdkDir holds the official `openai` npm package (node_modules) and openai.test.mjs.
-var sdkDir = filepath.Join("..", "sdk")
 
 // TestInjectedSidecarEndToEnd creates an LLMProvider, a RateLimitPolicy, a Secret and an
 // opted-in pod through a real API server with Mosaic's webhooks and ConfigMap delivery, runs the
@@ -37,16 +31,7 @@ var sdkDir = filepath.Join("..", "sdk")
 // kubelet's volume updates, and the RateLimitPolicy answers 429. The upstream only ever sees the
 // real keys.
 func TestInjectedSidecarEndToEnd(t *testing.T) {
-	if _, err := os.Stat(filepath.Join(sdkDir, "node_modules", "openai", "package.json")); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("test/sdk/node_modules is missing (make sdk-deps): %v", err)
-		}
-		t.Skip("test/sdk/node_modules is missing; `make sdk-deps` installs the openai npm package this test drives the proxy with")
-	}
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Fatalf("node is not on PATH although test/sdk/node_modules is installed: %v", err)
-	}
+	script := sdk.FindScript(t)
 	cp := startControlPlane(t)
 	c := cp.client
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -111,18 +96,15 @@ func TestInjectedSidecarEndToEnd(t *testing.T) {
 	sc := runSidecar(t, pod, objects(), "SSL_CERT_FILE="+up.caFile)
 	appEnv := sc.appEnv(t, "app")
 	var nodeOutput strings.Builder
-	sdk := func(cases string, env ...string) {
+	runSDK := func(cases string, env ...string) {
 		t.Helper()
-		cmd := exec.CommandContext(ctx, node, "--test", "openai.test.mjs")
-		cmd.Dir = sdkDir
-		cmd.Env = slices.Concat(scriptEnv(), appEnv, []string{"MOSAIC_SDK_CASES=" + cases}, env)
-		out, err := cmd.CombinedOutput()
+		out, err := script.Command(ctx, cases, slices.Concat(appEnv, env)...).CombinedOutput()
 		nodeOutput.Write(out)
 		if err != nil {
-			t.Fatalf("node --test openai.test.mjs (cases %s): %v\n%s\nproxy log:\n%s", cases, err, out, sc.proc.log.String())
+			t.Fatalf("node --test openai.test.mjs (cases %s): %v\n%s\nproxy log:\n%s", cases, err, out, sc.proc.Log.String())
 		}
-		if want := fmt.Sprintf("# pass %d\n", len(strings.Split(cases, ","))); !strings.Contains(string(out), want) {
-			t.Fatalf("node --test did not pass every case of %s:\n%s", cases, out)
+		if err := sdk.CheckPassed(out, cases); err != nil {
+			t.Fatalf("%v:\n%s", err, out)
 		}
 	}
 	chats := func() int { return up.api.Count("/v1/chat/completions") }
@@ -130,7 +112,7 @@ func TestInjectedSidecarEndToEnd(t *testing.T) {
 	// Retries: the upstream answers 503 once; the proxy retries and the SDK sees one success.
 	before := chats()
 	up.api.Inject(fakeopenai.ServerError(http.StatusServiceUnavailable))
-	sdk("chat", "MOSAIC_SDK_MODEL=fast", "MOSAIC_SDK_EXPECT_TEXT="+fakeopenai.ReplyText(fakeopenai.DefaultChunks))
+	runSDK("chat", "MOSAIC_SDK_MODEL=fast", "MOSAIC_SDK_EXPECT_TEXT="+fakeopenai.ReplyText(fakeopenai.DefaultChunks))
 	if got := chats() - before; got != 2 {
 		t.Errorf("the upstream saw %d chat requests for one SDK call with a 503 injected, want 2 (the 503 and the retry)", got)
 	}
@@ -141,7 +123,7 @@ func TestInjectedSidecarEndToEnd(t *testing.T) {
 
 	// Sanitization: a card number is blocked before it leaves the pod.
 	before = chats()
-	sdk("blocked")
+	runSDK("blocked")
 	if got := chats() - before; got != 0 {
 		t.Errorf("a blocked prompt reached the upstream (%d requests)", got)
 	}
@@ -177,7 +159,7 @@ func TestInjectedSidecarEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	kubeletSync(t, sc, objects(), renderer.SecretsVolumeName, 2)
-	sdk("chat", "MOSAIC_SDK_MODEL=smart")
+	runSDK("chat", "MOSAIC_SDK_MODEL=smart")
 	if u := up.use("v2"); u.accepted != 1 {
 		t.Errorf("the upstream saw the rotated key on %d requests, want 1 (the SDK call after the rotation)", u.accepted)
 	}
@@ -187,7 +169,7 @@ func TestInjectedSidecarEndToEnd(t *testing.T) {
 	// the refused request never reaches the upstream.
 	before = chats()
 	answered := m2xx(sc.proc.metrics(t))
-	sdk("rate_limited")
+	runSDK("rate_limited")
 	m = sc.proc.metrics(t)
 	if got := m.sum("mosaic_proxy_rate_limited_total", map[string]string{"provider": "openai", "limit": "requestsPerMinute"}); got != 1 {
 		t.Errorf("mosaic_proxy_rate_limited_total{requestsPerMinute} = %v, want 1", got)
@@ -220,7 +202,7 @@ func TestInjectedSidecarEndToEnd(t *testing.T) {
 		}
 	}
 	for label, key := range keys {
-		if strings.Contains(sc.proc.log.String(), key) || strings.Contains(nodeOutput.String(), key) {
+		if strings.Contains(sc.proc.Log.String(), key) || strings.Contains(nodeOutput.String(), key) {
 			t.Errorf("key %s appears in the proxy's log or the SDK's output", label)
 		}
 		if slices.ContainsFunc(appEnv, func(kv string) bool { return strings.Contains(kv, key) }) {
@@ -355,17 +337,6 @@ func proxyModels(t *testing.T, sc *localSidecar) []string {
 // m2xx is the number of requests the proxy answered with a 2xx status.
 func m2xx(m metricSet) float64 {
 	return m.sum("mosaic_proxy_requests_total", map[string]string{"code_class": "2xx"})
-}
-
-// scriptEnv is the test's environment without OPENAI_* and MOSAIC_SDK_* variables.
-func scriptEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "OPENAI_") && !strings.HasPrefix(kv, "MOSAIC_SDK_") {
-			env = append(env, kv)
-		}
-	}
-	return env
 }
 
 func mustCreate(ctx context.Context, t *testing.T, c client.Client, obj client.Object) {

@@ -214,7 +214,7 @@ func TestHotReloadUnderLoad(t *testing.T) {
 		}
 	}
 	for label, key := range keys {
-		if strings.Contains(sc.proc.log.String(), key) {
+		if strings.Contains(sc.proc.Log.String(), key) {
 			t.Errorf("key %s appears in the proxy's log", label)
 		}
 	}

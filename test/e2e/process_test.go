@@ -2,19 +2,14 @@ package e2e
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
-	"time"
+
+	"github.com/mosaic-dev/mosaic/test/proxyproc"
 )
 
 // proxyBinary is cmd/mosaic-proxy, built once by TestMain.
@@ -31,10 +26,8 @@ func runTests(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	proxyBinary = filepath.Join(dir, "mosaic-proxy")
-	build := exec.Command("go", "build", "-o", proxyBinary, "github.com/mosaic-dev/mosaic/cmd/mosaic-proxy")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building mosaic-proxy: %v\n%s", err, out)
+	if proxyBinary, err = proxyproc.Build(dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	return m.Run()
@@ -42,13 +35,9 @@ func runTests(m *testing.M) int {
 
 // proxyProcess is a running mosaic-proxy.
 type proxyProcess struct {
-	// log is the process's stdout and stderr.
-	log *syncBuffer
+	*proxyproc.Process
 	// metricsAddr serves /metrics, /healthz and /readyz.
 	metricsAddr string
-
-	cmd    *exec.Cmd
-	exited chan struct{}
 }
 
 // startProxyProcess runs mosaic-proxy with args and exactly env (nothing inherited) in dir, and
@@ -56,52 +45,17 @@ type proxyProcess struct {
 // process gets SIGTERM when the test ends.
 func startProxyProcess(t *testing.T, args, env []string, dir, metricsAddr, readyPath string) *proxyProcess {
 	t.Helper()
-	p := &proxyProcess{log: &syncBuffer{}, metricsAddr: metricsAddr, exited: make(chan struct{})}
-	p.cmd = exec.Command(proxyBinary, args...)
-	p.cmd.Env = env
-	p.cmd.Dir = dir
-	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("starting mosaic-proxy: %v", err)
+	if env == nil {
+		env = []string{}
 	}
-	go func() { _ = p.cmd.Wait(); close(p.exited) }()
-	t.Cleanup(p.stop)
-
-	client := &http.Client{Timeout: time.Second}
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		resp, err := client.Get("http://" + metricsAddr + readyPath)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return p
-			}
-		}
-		select {
-		case <-p.exited:
-			t.Fatalf("mosaic-proxy exited at start:\n%s", p.log.String())
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("mosaic-proxy not ready after 30s:\n%s", p.log.String())
-		}
-	}
-}
-
-// stop sends SIGTERM (the kubelet's way) and kills the process if it has not ended in 10 s.
-func (p *proxyProcess) stop() {
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.exited:
-	case <-time.After(10 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.exited
-	}
+	p := proxyproc.Start(t, proxyBinary, proxyproc.Options{Args: args, Env: env, Dir: dir, ReadyURL: "http://" + metricsAddr + readyPath})
+	return &proxyProcess{Process: p, metricsAddr: metricsAddr}
 }
 
 // events is the process's log without its per-request lines, for failure messages.
 func (p *proxyProcess) events() string {
 	var out []string
-	for _, line := range strings.Split(p.log.String(), "\n") {
+	for _, line := range strings.Split(p.Log.String(), "\n") {
 		if !strings.Contains(line, `"msg":"request"`) {
 			out = append(out, line)
 		}
@@ -191,30 +145,4 @@ func (s metricSet) reloads(result string) float64 {
 }
 
 // freeAddr is a 127.0.0.1 address whose port was free a moment ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-// syncBuffer is a bytes.Buffer safe for a process's concurrent writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+func freeAddr(t *testing.T) string { return proxyproc.FreeAddr(t) }

@@ -115,13 +115,10 @@ func TestThousandProviders(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer logFile.Close()
-	args := []string{"--kubeconfig=" + kubeconfigPath, "--probe-ca-file=" + caPath,
-		"--metrics-bind-address=0", "--health-probe-bind-address=0"}
 	// Admission webhooks need serving certificates and an API server that can reach them;
 	// the benchmark measures the reconcilers.
-	if help, _ := exec.Command(manager, "-help").CombinedOutput(); strings.Contains(string(help), "-webhooks\n") {
-		args = append(args, "--webhooks=false")
-	}
+	args := []string{"--kubeconfig=" + kubeconfigPath, "--probe-ca-file=" + caPath,
+		"--metrics-bind-address=0", "--health-probe-bind-address=0", "--webhooks=false"}
 	mgr := exec.Command(manager, args...)
 	mgr.Stdout, mgr.Stderr = logFile, logFile
 	if err := mgr.Start(); err != nil {
@@ -135,6 +132,7 @@ func TestThousandProviders(t *testing.T) {
 		case <-done:
 		case <-time.After(15 * time.Second):
 			_ = mgr.Process.Kill()
+			<-done
 		}
 	}()
 

@@ -1,21 +1,18 @@
 package sdk_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/mosaic-dev/mosaic/test/fakeopenai"
+	"github.com/mosaic-dev/mosaic/test/proxyproc"
+	"github.com/mosaic-dev/mosaic/test/sdk"
 )
 
 // upstreamKey is the real provider key the proxy reads from a file; the SDK
@@ -26,17 +23,11 @@ const (
 )
 
 func TestOpenAINodeSDK(t *testing.T) {
-	if _, err := os.Stat("node_modules/openai/package.json"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("test/sdk/node_modules is missing (run `npm ci` in test/sdk): %v", err)
-		}
-		t.Skip("test/sdk/node_modules is missing; run `npm ci` in test/sdk to run this test")
-	}
-	node, err := exec.LookPath("node")
+	script := sdk.FindScript(t)
+	proxyBin, err := proxyproc.Build(t.TempDir())
 	if err != nil {
-		t.Fatalf("node is not on PATH although test/sdk/node_modules is installed: %v", err)
+		t.Fatal(err)
 	}
-	proxyBin := buildProxy(t)
 
 	tests := map[string]struct {
 		// cases is MOSAIC_SDK_CASES.
@@ -127,17 +118,15 @@ providers:
 
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
-			cmd := exec.CommandContext(ctx, node, "--test", "openai.test.mjs")
-			cmd.Env = append(scriptEnv(), "OPENAI_BASE_URL=http://"+proxy.addr+"/v1", "OPENAI_API_KEY="+placeholderKey, "MOSAIC_SDK_CASES="+tc.cases)
+			env := []string{"OPENAI_BASE_URL=http://" + proxy.addr + "/v1", "OPENAI_API_KEY=" + placeholderKey}
 			for k, v := range tc.env {
-				cmd.Env = append(cmd.Env, k+"="+v)
+				env = append(env, k+"="+v)
 			}
-			out, err := cmd.CombinedOutput()
+			out, err := script.Command(ctx, tc.cases, env...).CombinedOutput()
 			if err != nil {
 				t.Errorf("node --test openai.test.mjs (cases %s): %v\n%s\nproxy log:\n%s", tc.cases, err, out, proxy.log.String())
-			}
-			if want := fmt.Sprintf("# pass %d\n", len(strings.Split(tc.cases, ","))); err == nil && !strings.Contains(string(out), want) {
-				t.Errorf("node --test did not pass every case of %s (want %q in its report):\n%s", tc.cases, strings.TrimSpace(want), out)
+			} else if err := sdk.CheckPassed(out, tc.cases); err != nil {
+				t.Errorf("%v:\n%s", err, out)
 			}
 			if strings.Contains(string(out), upstreamKey) || strings.Contains(proxy.log.String(), upstreamKey) {
 				t.Errorf("the upstream key appears in the script output or the proxy log")
@@ -145,7 +134,7 @@ providers:
 			requests := upstream.Requests()
 			for _, r := range requests {
 				if got := r.Header.Get("Authorization"); got != "Bearer "+upstreamKey {
-					t.Errorf("upstream request %s %s carried Authorization %q, want the real key", r.Method, r.Path, redact(got))
+					t.Errorf("upstream request %s %s carried Authorization %s, want the real key", r.Method, r.Path, describeAuth(got))
 				}
 				for name, values := range r.Header {
 					for _, v := range values {
@@ -162,43 +151,25 @@ providers:
 	}
 }
 
-// redact hides all but the start of a header value that may hold a key.
-func redact(v string) string {
-	if len(v) > 12 {
-		return v[:12] + "..."
+// describeAuth says what an Authorization value is without printing any part of a key.
+func describeAuth(v string) string {
+	switch {
+	case v == "":
+		return "(none)"
+	case strings.Contains(v, placeholderKey):
+		return "with the placeholder key"
+	default:
+		return fmt.Sprintf("of %d bytes, not the real key", len(v))
 	}
-	return v
-}
-
-// scriptEnv is the test's environment without OPENAI_* and MOSAIC_SDK_* variables.
-func scriptEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "OPENAI_") && !strings.HasPrefix(kv, "MOSAIC_SDK_") {
-			env = append(env, kv)
-		}
-	}
-	return env
-}
-
-// buildProxy builds cmd/mosaic-proxy into a temporary directory.
-func buildProxy(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "mosaic-proxy")
-	cmd := exec.Command("go", "build", "-o", bin, "github.com/mosaic-dev/mosaic/cmd/mosaic-proxy")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building mosaic-proxy: %v\n%s", err, out)
-	}
-	return bin
 }
 
 // runningProxy is a mosaic-proxy process.
 type runningProxy struct {
 	addr string
-	log  *syncBuffer
+	log  *proxyproc.Log
 }
 
-// startProxy starts mosaic-proxy with config in dir and waits until /readyz
+// startProxy writes config into dir, starts mosaic-proxy with it and waits until /readyz
 // answers; the process is stopped when the test ends.
 func startProxy(t *testing.T, bin, dir, config string) runningProxy {
 	t.Helper()
@@ -206,65 +177,10 @@ func startProxy(t *testing.T, bin, dir, config string) runningProxy {
 	if err := os.WriteFile(cfg, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	addr, maddr := freeAddr(t), freeAddr(t)
-	log := &syncBuffer{}
-	cmd := exec.Command(bin, "--config", cfg, "--listen", addr, "--metrics-listen", maddr, "--log-level", "debug")
-	cmd.Dir = dir
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting mosaic-proxy: %v", err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-exited
+	addr, maddr := proxyproc.FreeAddr(t), proxyproc.FreeAddr(t)
+	p := proxyproc.Start(t, bin, proxyproc.Options{
+		Args: []string{"--config", cfg, "--listen", addr, "--metrics-listen", maddr, "--log-level", "debug"},
+		Dir:  dir, ReadyURL: "http://" + maddr + "/readyz",
 	})
-	client := &http.Client{Timeout: time.Second}
-	for deadline := time.Now().Add(20 * time.Second); ; {
-		resp, err := client.Get("http://" + maddr + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return runningProxy{addr: addr, log: log}
-			}
-		}
-		select {
-		case <-exited:
-			t.Fatalf("mosaic-proxy exited at start:\n%s", log.String())
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("mosaic-proxy not ready after 20s:\n%s", log.String())
-		}
-	}
-}
-
-// freeAddr is a 127.0.0.1 address whose port was free a moment ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-// syncBuffer is a bytes.Buffer safe for a process's concurrent writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	return runningProxy{addr: addr, log: p.Log}
 }
