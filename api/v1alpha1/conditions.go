@@ -4,7 +4,8 @@ package v1alpha1
 const (
 	// ConditionCredentialsResolved is True when the referenced Secret and key exist (or no key is needed).
 	ConditionCredentialsResolved = "CredentialsResolved"
-	// ConditionHealthy is True when this reconcile's probe succeeded.
+	// ConditionHealthy is True when the last health probe succeeded. A probe runs at most once per
+	// spec.healthCheck.interval, and again at once when the spec or the API key changes.
 	ConditionHealthy = "Healthy"
 	// ConditionReady summarises CredentialsResolved and Healthy: True when the provider can serve requests.
 	ConditionReady = "Ready"

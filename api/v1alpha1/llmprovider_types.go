@@ -112,11 +112,13 @@ type SecretKeyRef struct {
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
 	Name string `json:"name"`
 
-	// key within the Secret's data.
+	// key within the Secret's data: letters, digits, '-', '_' and '.', not "." or "..", and not
+	// starting with ".." (a Secret admits no other key, and the sidecar reads it as a file).
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
 	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z0-9]+$`
+	// +kubebuilder:validation:XValidation:rule="self != '.' && !self.startsWith('..')",message="key must not be '.' or '..' nor start with '..'"
 	Key string `json:"key"`
 }
 

@@ -1,6 +1,8 @@
 // Command manager is the Mosaic operator: a controller-runtime manager running the LLMProvider,
-// RateLimitPolicy and proxy configuration (ConfigMap delivery) reconcilers, serving Prometheus metrics (authenticated and authorized
-// through the API server, over HTTPS, as kubebuilder v4 scaffolds it) and health probes.
+// RateLimitPolicy and proxy configuration (ConfigMap delivery) reconcilers and the admission
+// webhooks (sidecar injection, LLMProvider and RateLimitPolicy validation), serving Prometheus
+// metrics (authenticated and authorized through the API server, over HTTPS, as kubebuilder v4
+// scaffolds it) and health probes.
 //
 // It finds the cluster like every controller-runtime program: --kubeconfig, then $KUBECONFIG,
 // then the in-cluster service account, then ~/.kube/config.

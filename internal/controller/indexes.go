@@ -7,6 +7,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	llmv1alpha1 "github.com/mosaic-dev/mosaic/api/v1alpha1"
+	"github.com/mosaic-dev/mosaic/internal/renderer"
 )
 
 // Field indexes the reconcilers register on the manager's cache.
@@ -36,16 +37,11 @@ func policyTargetNames(o client.Object) []string {
 	}
 	names := make([]string, 0, len(p.Spec.TargetRefs))
 	for _, ref := range p.Spec.TargetRefs {
-		if isProviderRef(ref) {
+		if renderer.TargetsProvider(ref) {
 			names = append(names, ref.Name)
 		}
 	}
 	return names
-}
-
-// isProviderRef reports whether ref names an LLMProvider (the only kind the API admits today).
-func isProviderRef(ref llmv1alpha1.PolicyTargetRef) bool {
-	return ref.Kind == "LLMProvider" && (ref.Group == "" || ref.Group == llmv1alpha1.GroupVersion.Group)
 }
 
 // registerIndex registers a field index, naming it in the error.

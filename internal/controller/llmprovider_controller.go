@@ -94,7 +94,7 @@ type LLMProviderReconciler struct {
 }
 
 // +kubebuilder:rbac:groups=llm.mosaic.dev,resources=llmproviders,verbs=get;list;watch
-// +kubebuilder:rbac:groups=llm.mosaic.dev,resources=llmproviders/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=llm.mosaic.dev,resources=llmproviders/status,verbs=get;patch
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 

@@ -109,10 +109,13 @@ func podProviders(o client.Object) []string {
 // providerFallbackName is the IndexProviderFallbackName extractor.
 func providerFallbackName(o client.Object) []string {
 	p, ok := o.(*llmv1alpha1.LLMProvider)
-	if !ok || p.Spec.Fallback == nil || p.Spec.Fallback.ProviderRef == nil || p.Spec.Fallback.ProviderRef.Name == "" {
+	if !ok {
 		return nil
 	}
-	return []string{p.Spec.Fallback.ProviderRef.Name}
+	if name := renderer.FallbackProviderName(p); name != "" {
+		return []string{name}
+	}
+	return nil
 }
 
 // sharedIndexes remembers the field indexes registered on each cache, so that reconcilers that

@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	llmv1alpha1 "github.com/mosaic-dev/mosaic/api/v1alpha1"
+	"github.com/mosaic-dev/mosaic/internal/renderer"
 )
 
 // RateLimitPolicyReconciler reconciles RateLimitPolicies: it resolves each targetRef to an
@@ -46,7 +47,7 @@ type RateLimitPolicyReconciler struct {
 }
 
 // +kubebuilder:rbac:groups=llm.mosaic.dev,resources=ratelimitpolicies,verbs=get;list;watch
-// +kubebuilder:rbac:groups=llm.mosaic.dev,resources=ratelimitpolicies/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=llm.mosaic.dev,resources=ratelimitpolicies/status,verbs=get;patch
 // +kubebuilder:rbac:groups=llm.mosaic.dev,resources=llmproviders,verbs=get;list;watch
 
 // SetupWithManager fills in defaults, registers the target-name and ConfigMap field indexes and
@@ -166,7 +167,7 @@ type targetObservation struct {
 func (r *RateLimitPolicyReconciler) observeTargets(ctx context.Context, policy *llmv1alpha1.RateLimitPolicy) ([]targetObservation, error) {
 	obs := make([]targetObservation, 0, len(policy.Spec.TargetRefs))
 	for _, ref := range policy.Spec.TargetRefs {
-		if !isProviderRef(ref) {
+		if !renderer.TargetsProvider(ref) {
 			obs = append(obs, targetObservation{name: ref.Name, winner: policy.Name})
 			continue
 		}
@@ -186,7 +187,7 @@ func (r *RateLimitPolicyReconciler) observeTargets(ctx context.Context, policy *
 		winner := policy
 		for i := range peers.Items {
 			peer := &peers.Items[i]
-			if peer.DeletionTimestamp.IsZero() && takesPrecedence(peer, winner) {
+			if peer.DeletionTimestamp.IsZero() && renderer.PolicyPrecedes(peer, winner) {
 				winner = peer
 			}
 		}
@@ -203,17 +204,4 @@ func (r *RateLimitPolicyReconciler) observeConfigs(ctx context.Context, policy *
 		return 0, fmt.Errorf("listing the proxy ConfigMaps that render RateLimitPolicy %s: %w", client.ObjectKeyFromObject(policy), err)
 	}
 	return len(list.Items), nil
-}
-
-// takesPrecedence reports whether policy a wins over b for a target both name: the older
-// creationTimestamp, then the first by namespace/name (Gateway API policy attachment).
-func takesPrecedence(a, b *llmv1alpha1.RateLimitPolicy) bool {
-	at, bt := a.CreationTimestamp.Time, b.CreationTimestamp.Time
-	if !at.Equal(bt) {
-		return at.Before(bt)
-	}
-	if a.Namespace != b.Namespace {
-		return a.Namespace < b.Namespace
-	}
-	return a.Name < b.Name
 }

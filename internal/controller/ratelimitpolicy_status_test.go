@@ -7,8 +7,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	llmv1alpha1 "github.com/mosaic-dev/mosaic/api/v1alpha1"
+	"github.com/mosaic-dev/mosaic/internal/renderer"
 )
 
+// TestTakesPrecedence checks the precedence the reconciler applies (the renderer's, so status and
+// the rendered configuration agree on the winner).
 func TestTakesPrecedence(t *testing.T) {
 	t0 := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 	policy := func(ns, name string, created time.Time) *llmv1alpha1.RateLimitPolicy {
@@ -30,8 +33,8 @@ func TestTakesPrecedence(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			if got := takesPrecedence(tc.a, tc.b); got != tc.want {
-				t.Errorf("takesPrecedence = %v, want %v", got, tc.want)
+			if got := renderer.PolicyPrecedes(tc.a, tc.b); got != tc.want {
+				t.Errorf("PolicyPrecedes = %v, want %v", got, tc.want)
 			}
 		})
 	}

@@ -60,7 +60,7 @@ func Gather(ctx context.Context, r client.Reader, namespace string, names []stri
 			return in, fmt.Errorf("reading LLMProvider %s/%s: %w", namespace, name, err)
 		}
 		in.Providers = append(in.Providers, lp)
-		if ref := fallbackRef(&lp); ref != "" {
+		if ref := FallbackProviderName(&lp); ref != "" {
 			queue = append(queue, ref)
 		}
 	}

@@ -21,17 +21,18 @@ func PolicyPrecedes(a, b *v1alpha1.RateLimitPolicy) bool {
 }
 
 // PolicyWinners returns, for every LLMProvider name targeted by a RateLimitPolicy of namespace, the
-// policy whose limits apply to it (see PolicyPrecedes). Policies of other namespaces and targetRefs
-// of other kinds are ignored.
+// policy whose limits apply to it (see PolicyPrecedes). Policies of other namespaces, policies being
+// deleted (the RateLimitPolicy reconciler ignores them too, so status and configuration agree) and
+// targetRefs of other kinds are ignored.
 func PolicyWinners(namespace string, policies []v1alpha1.RateLimitPolicy) map[string]*v1alpha1.RateLimitPolicy {
 	winners := map[string]*v1alpha1.RateLimitPolicy{}
 	for i := range policies {
 		p := &policies[i]
-		if namespace != "" && p.Namespace != "" && p.Namespace != namespace {
+		if (namespace != "" && p.Namespace != "" && p.Namespace != namespace) || !p.DeletionTimestamp.IsZero() {
 			continue
 		}
 		for _, ref := range p.Spec.TargetRefs {
-			if !targetsProvider(ref) {
+			if !TargetsProvider(ref) {
 				continue
 			}
 			if cur, ok := winners[ref.Name]; !ok || PolicyPrecedes(p, cur) {
@@ -42,7 +43,9 @@ func PolicyWinners(namespace string, policies []v1alpha1.RateLimitPolicy) map[st
 	return winners
 }
 
-func targetsProvider(ref v1alpha1.PolicyTargetRef) bool {
+// TargetsProvider reports whether a targetRef names an LLMProvider (the only kind the API admits
+// today).
+func TargetsProvider(ref v1alpha1.PolicyTargetRef) bool {
 	return ref.Kind == "LLMProvider" && (ref.Group == "" || ref.Group == v1alpha1.GroupVersion.Group)
 }
 

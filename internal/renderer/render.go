@@ -131,7 +131,7 @@ func RenderDetailed(in Input) (*Result, error) {
 		chain := []string{start}
 		seen := map[string]bool{start: true}
 		for cur := byName[start]; ; {
-			ref := fallbackRef(cur)
+			ref := FallbackProviderName(cur)
 			if ref == "" {
 				break
 			}
@@ -198,7 +198,9 @@ func NormalizeProviderNames(names []string) []string {
 	return slices.Compact(out)
 }
 
-func fallbackRef(p *v1alpha1.LLMProvider) string {
+// FallbackProviderName is the LLMProvider that p falls back to (spec.fallback.providerRef.name), or
+// "" when it names none.
+func FallbackProviderName(p *v1alpha1.LLMProvider) string {
 	if f := p.Spec.Fallback; f != nil && f.ProviderRef != nil {
 		return f.ProviderRef.Name
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -373,6 +374,54 @@ func TestPolicyPrecedes(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			if got := PolicyPrecedes(tc.a, tc.b); got != tc.want {
 				t.Fatalf("PolicyPrecedes = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestPolicyWinners(t *testing.T) {
+	policy := func(name, created string, deleting bool, targets ...string) v1alpha1.RateLimitPolicy {
+		var p v1alpha1.RateLimitPolicy
+		if err := yaml.Unmarshal(fmt.Appendf(nil, "metadata: {namespace: ns, name: %s, creationTimestamp: %q}", name, created), &p); err != nil {
+			t.Fatal(err)
+		}
+		if deleting {
+			p.DeletionTimestamp = &p.CreationTimestamp
+		}
+		for _, n := range targets {
+			p.Spec.TargetRefs = append(p.Spec.TargetRefs, v1alpha1.PolicyTargetRef{Kind: "LLMProvider", Name: n})
+		}
+		return p
+	}
+	tests := map[string]struct {
+		// policies are the namespace's RateLimitPolicies.
+		policies []v1alpha1.RateLimitPolicy
+		// want maps each targeted LLMProvider to the name of the policy that governs it.
+		want map[string]string
+	}{
+		"oldest wins each target": {
+			policies: []v1alpha1.RateLimitPolicy{
+				policy("new", "2026-01-02T00:00:00Z", false, "a", "b"),
+				policy("old", "2026-01-01T00:00:00Z", false, "a"),
+			},
+			want: map[string]string{"a": "old", "b": "new"},
+		},
+		"a policy being deleted governs nothing": {
+			policies: []v1alpha1.RateLimitPolicy{
+				policy("new", "2026-01-02T00:00:00Z", false, "a"),
+				policy("old", "2026-01-01T00:00:00Z", true, "a", "b"),
+			},
+			want: map[string]string{"a": "new"},
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			got := map[string]string{}
+			for provider, p := range PolicyWinners("ns", tc.policies) {
+				got[provider] = p.Name
+			}
+			if !maps.Equal(got, tc.want) {
+				t.Fatalf("PolicyWinners = %v, want %v", got, tc.want)
 			}
 		})
 	}

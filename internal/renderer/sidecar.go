@@ -78,8 +78,8 @@ func ConfigMapName(namespace string, providerNames []string) string {
 	return "mosaic-proxy-" + hex.EncodeToString(h.Sum(nil))[:10]
 }
 
-// ConfigMap builds the ConfigMap that carries cfg for the requested providers. The caller adds
-// owner references.
+// ConfigMap builds the ConfigMap that carries cfg for the requested providers. It has no owner
+// references: the ProxyConfig reconciler deletes it once no pod uses it.
 func ConfigMap(namespace string, providerNames []string, cfg *proxyconfig.Config) (*corev1.ConfigMap, error) {
 	data, err := proxyconfig.Marshal(cfg)
 	if err != nil {

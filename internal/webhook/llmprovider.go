@@ -14,7 +14,11 @@ import (
 	"github.com/mosaic-dev/mosaic/internal/renderer"
 )
 
-// +kubebuilder:webhook:path=/validate-llm-mosaic-dev-v1alpha1-llmprovider,mutating=false,failurePolicy=fail,sideEffects=None,groups=llm.mosaic.dev,resources=llmproviders,verbs=create;update;delete,versions=v1alpha1,name=vllmprovider.llm.mosaic.dev,admissionReviewVersions=v1
+// Creations and updates fail closed: an LLMProvider the proxy would refuse must not be stored.
+// Deletions only collect warnings, so they fail open: a deletion, a namespace's included, must
+// never wait for the operator to be running.
+// +kubebuilder:webhook:path=/validate-llm-mosaic-dev-v1alpha1-llmprovider,mutating=false,failurePolicy=fail,sideEffects=None,groups=llm.mosaic.dev,resources=llmproviders,verbs=create;update,versions=v1alpha1,name=vllmprovider.llm.mosaic.dev,admissionReviewVersions=v1
+// +kubebuilder:webhook:path=/validate-llm-mosaic-dev-v1alpha1-llmprovider,mutating=false,failurePolicy=ignore,sideEffects=None,groups=llm.mosaic.dev,resources=llmproviders,verbs=delete,versions=v1alpha1,name=vllmproviderdelete.llm.mosaic.dev,admissionReviewVersions=v1,timeoutSeconds=5
 
 // maxFallbackDepth bounds the walk along fallback references.
 const maxFallbackDepth = 32
@@ -41,7 +45,8 @@ func (v *LLMProviderValidator) ValidateUpdate(ctx context.Context, _, p *v1alpha
 	return v.validate(ctx, p)
 }
 
-// ValidateDelete allows the deletion, warning about the providers that fall back to this one.
+// ValidateDelete allows the deletion, warning about the providers that fall back to this one. Its
+// webhook fails open (failurePolicy Ignore): without the operator, deletions go through unwarned.
 func (v *LLMProviderValidator) ValidateDelete(ctx context.Context, p *v1alpha1.LLMProvider) (admission.Warnings, error) {
 	var list v1alpha1.LLMProviderList
 	if err := v.Reader.List(ctx, &list, client.InNamespace(p.Namespace)); err != nil {
@@ -74,10 +79,10 @@ func (v *LLMProviderValidator) checkFallback(ctx context.Context, p *v1alpha1.LL
 	path := field.NewPath("spec", "fallback", "providerRef", "name")
 	chain := []string{p.Name}
 	visited := map[string]bool{p.Name: true}
-	for next := fallbackName(p); next != ""; {
+	for next := renderer.FallbackProviderName(p); next != ""; {
 		chain = append(chain, next)
 		if next == p.Name {
-			*errs = append(*errs, field.Invalid(path, fallbackName(p), "fallback chain loops: "+strings.Join(chain, " -> ")))
+			*errs = append(*errs, field.Invalid(path, renderer.FallbackProviderName(p), "fallback chain loops: "+strings.Join(chain, " -> ")))
 			return nil, nil
 		}
 		if visited[next] || len(chain) > maxFallbackDepth {
@@ -97,14 +102,7 @@ func (v *LLMProviderValidator) checkFallback(ctx context.Context, p *v1alpha1.LL
 			}
 			return nil, fmt.Errorf("reading LLMProvider %s/%s: %w", p.Namespace, next, err)
 		}
-		next = fallbackName(&other)
+		next = renderer.FallbackProviderName(&other)
 	}
 	return nil, nil
-}
-
-func fallbackName(p *v1alpha1.LLMProvider) string {
-	if f := p.Spec.Fallback; f != nil && f.ProviderRef != nil {
-		return f.ProviderRef.Name
-	}
-	return ""
 }

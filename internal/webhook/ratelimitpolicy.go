@@ -78,7 +78,7 @@ func (v *RateLimitPolicyValidator) warnings(ctx context.Context, p *v1alpha1.Rat
 		var winner *v1alpha1.RateLimitPolicy
 		for j := range policies.Items {
 			other := &policies.Items[j]
-			if other.Name == p.Name || !targets(other, ref.Name) || !renderer.PolicyPrecedes(other, self) {
+			if other.Name == p.Name || !other.DeletionTimestamp.IsZero() || !targets(other, ref.Name) || !renderer.PolicyPrecedes(other, self) {
 				continue
 			}
 			if winner == nil || renderer.PolicyPrecedes(other, winner) {
@@ -92,9 +92,10 @@ func (v *RateLimitPolicyValidator) warnings(ctx context.Context, p *v1alpha1.Rat
 	return warnings, nil
 }
 
+// targets reports whether policy p has a targetRef naming LLMProvider provider.
 func targets(p *v1alpha1.RateLimitPolicy, provider string) bool {
 	for _, ref := range p.Spec.TargetRefs {
-		if ref.Kind == "LLMProvider" && ref.Name == provider {
+		if renderer.TargetsProvider(ref) && ref.Name == provider {
 			return true
 		}
 	}

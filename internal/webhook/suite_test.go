@@ -59,6 +59,10 @@ func TestMain(m *testing.M) {
 
 func runSuite(m *testing.M) int {
 	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
+		if os.Getenv("CI") != "" {
+			fmt.Fprintln(os.Stderr, "KUBEBUILDER_ASSETS is not set: CI must run these tests against a real API server (make envtest)")
+			return 1
+		}
 		fmt.Fprintln(os.Stderr, "KUBEBUILDER_ASSETS is not set: skipping the tests against a real API server (make envtest prints it)")
 		return m.Run()
 	}

@@ -130,6 +130,10 @@ func TestBadLLMProvidersAreRejected(t *testing.T) {
 			spec:  "spec:\n  type: OpenAI\n  apiKeySecretRef: {name: openai}\n  models: [{name: m}]",
 			field: "spec.apiKeySecretRef.key", message: "Required value",
 		},
+		"Secret key reaching out of the volume": {
+			spec:  "spec:\n  type: OpenAI\n  apiKeySecretRef: {name: openai, key: ..data}\n  models: [{name: m}]",
+			field: "spec.apiKeySecretRef.key", message: "must not be '.' or '..'",
+		},
 		"Secret name not a DNS name": {
 			spec:  "spec:\n  type: OpenAI\n  apiKeySecretRef: {name: Open_AI, key: k}\n  models: [{name: m}]",
 			field: "spec.apiKeySecretRef.name",
