@@ -110,29 +110,14 @@ func run() error {
 		"--metrics-bind-address=0", "--health-probe-bind-address=127.0.0.1:0",
 		"--webhooks=true", "--webhook-cert-rotation=false",
 		"--webhook-cert-dir="+wio.LocalServingCertDir, "--webhook-port="+strconv.Itoa(wio.LocalServingPort))
-	logFile, err := os.Create(filepath.Join(tmp, "manager.log"))
+	operator, err := startProcess("the operator", mgr, filepath.Join(tmp, "manager.log"))
 	if err != nil {
 		return err
 	}
-	mgr.Stdout, mgr.Stderr = logFile, logFile
-	if err := mgr.Start(); err != nil {
-		return fmt.Errorf("starting the operator: %w", err)
-	}
-	mgrExited := make(chan struct{})
-	go func() { _ = mgr.Wait(); close(mgrExited) }()
-	defer func() {
-		step("stopping the operator")
-		_ = mgr.Process.Signal(syscall.SIGTERM)
-		<-mgrExited
-	}()
-	showLog := func() {
-		fmt.Fprintf(os.Stderr, "operator log (%s):\n", logFile.Name())
-		if b, rerr := os.ReadFile(logFile.Name()); rerr == nil {
-			os.Stderr.Write(b)
-		}
-	}
+	defer operator.stop()
+	showLog := func() { fmt.Fprintf(os.Stderr, "operator log:\n%s", operator.logText()) }
 	webhookAddr := net.JoinHostPort(wio.LocalServingHost, strconv.Itoa(wio.LocalServingPort))
-	if err := waitForTLS(ctx, webhookAddr, mgrExited, 30*time.Second); err != nil {
+	if err := waitForTLS(ctx, webhookAddr, operator.exited, 30*time.Second); err != nil {
 		showLog()
 		return fmt.Errorf("the operator's webhook server on %s: %w", webhookAddr, err)
 	}
@@ -261,26 +246,15 @@ func runSidecarAndAsk(ctx context.Context, c client.Client, pod *corev1.Pod, pro
 	for _, e := range sidecar.Env {
 		env = append(env, e.Name+"="+e.Value)
 	}
-	proxy := exec.CommandContext(ctx, proxyBin, args...)
-	proxy.Env, proxy.Dir = env, tmp
-	logFile, err := os.Create(filepath.Join(tmp, "mosaic-proxy.log"))
+	cmd := exec.CommandContext(ctx, proxyBin, args...)
+	cmd.Env, cmd.Dir = env, tmp
+	proxy, err := startProcess("the sidecar", cmd, filepath.Join(tmp, "mosaic-proxy.log"))
 	if err != nil {
 		return err
 	}
-	proxy.Stdout, proxy.Stderr = logFile, logFile
-	if err := proxy.Start(); err != nil {
-		return fmt.Errorf("starting mosaic-proxy: %w", err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = proxy.Wait(); close(exited) }()
-	defer func() {
-		step("stopping the sidecar")
-		_ = proxy.Process.Signal(syscall.SIGTERM)
-		<-exited
-	}()
-	if err := waitForReady(ctx, "http://"+metricsAddr+sidecar.StartupProbe.HTTPGet.Path, exited, 20*time.Second); err != nil {
-		b, _ := os.ReadFile(logFile.Name())
-		return fmt.Errorf("mosaic-proxy: %w\n%s", err, b)
+	defer proxy.stop()
+	if err := waitForReady(ctx, "http://"+metricsAddr+sidecar.StartupProbe.HTTPGet.Path, proxy.exited, 20*time.Second); err != nil {
+		return fmt.Errorf("mosaic-proxy: %w\n%s", err, proxy.logText())
 	}
 
 	app := pod.Spec.Containers[0]
@@ -501,6 +475,43 @@ func freeAddr() (string, error) {
 	}
 	defer l.Close()
 	return l.Addr().String(), nil
+}
+
+// process is a command running in the background with its output in a log file.
+type process struct {
+	name   string
+	cmd    *exec.Cmd
+	log    string
+	exited chan struct{}
+}
+
+// startProcess starts cmd with stdout and stderr in logPath; name says what it is in messages.
+func startProcess(name string, cmd *exec.Cmd, logPath string) (*process, error) {
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		return nil, fmt.Errorf("starting %s: %w", name, err)
+	}
+	p := &process{name: name, cmd: cmd, log: logPath, exited: make(chan struct{})}
+	go func() { _ = cmd.Wait(); logFile.Close(); close(p.exited) }()
+	return p, nil
+}
+
+// stop sends SIGTERM and waits for the process to exit.
+func (p *process) stop() {
+	step("stopping " + p.name)
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	<-p.exited
+}
+
+// logText is what the process wrote so far.
+func (p *process) logText() string {
+	b, _ := os.ReadFile(p.log)
+	return string(b)
 }
 
 // command runs name with KUBECONFIG pointing at the demo control plane; output goes to stderr.
