@@ -17,7 +17,10 @@ import (
 
 	admissionv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -27,18 +30,18 @@ import (
 // TestCertRotation runs a second manager that creates its own serving certificate: it must write
 // a CA and a certificate for the Service's DNS name into the Secret, inject the CA into both webhook
 // configurations (and again after someone clears it), signal ready once the kubelet has mounted
-// the Secret, and then serve the webhooks with that certificate.
+// the Secret, and then serve the webhooks with that certificate. The manager runs as the installed
+// operator does: as its ServiceAccount, with the roles config/default renders, which let it update
+// its own two webhook configurations and no other.
 func TestCertRotation(t *testing.T) {
 	requireAPIServer(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
-	opts := DefaultCertOptions()
-	opts.Namespace = "mosaic-certs"
-	opts.MutatingWebhookConfiguration = "certs-test-mutating"
-	opts.ValidatingWebhookConfiguration = "certs-test-validating"
+	managerConfig, namespace := renderedManager(t)
+	opts := DefaultCertOptions() // the names config/default renders and grants (test/deploy checks)
+	opts.Namespace = namespace
 	opts.CertDir = t.TempDir()
-	createNamespace(t, opts.Namespace)
 	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: opts.SecretName, Namespace: opts.Namespace}}
 	if err := k8sClient.Create(ctx, secret); err != nil {
 		t.Fatal(err)
@@ -54,14 +57,18 @@ func TestCertRotation(t *testing.T) {
 	validating := &admissionv1.ValidatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: opts.ValidatingWebhookConfiguration},
 		Webhooks: []admissionv1.ValidatingWebhook{{Name: "v.certs.test.mosaic.dev", ClientConfig: admissionv1.WebhookClientConfig{URL: &never},
 			Rules: rules, SideEffects: &none, AdmissionReviewVersions: []string{"v1"}}}}
-	for _, o := range []client.Object{mutating, validating} {
+	someoneElses := &admissionv1.ValidatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "certs-test-someone-elses"},
+		Webhooks: []admissionv1.ValidatingWebhook{{Name: "o.certs.test.mosaic.dev", ClientConfig: admissionv1.WebhookClientConfig{URL: &never},
+			Rules: rules, SideEffects: &none, AdmissionReviewVersions: []string{"v1"}}}}
+	for _, o := range []client.Object{mutating, validating, someoneElses} {
 		if err := k8sClient.Create(ctx, o); err != nil {
 			t.Fatal(err)
 		}
 	}
+	checkWebhookConfigurationAccess(t, ctx, managerConfig, mutating, validating, someoneElses)
 
 	port := freePort(t)
-	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
+	mgr, err := ctrl.NewManager(managerConfig, ctrl.Options{
 		Scheme:                 testScheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
@@ -150,6 +157,53 @@ func TestCertRotation(t *testing.T) {
 	_ = conn.Close()
 	if err := check(&http.Request{}); err != nil {
 		t.Errorf("ReadyCheck after the certificate is mounted: %v", err)
+	}
+}
+
+// checkWebhookConfigurationAccess checks what the manager's ServiceAccount (cfg) may do to webhook
+// configurations: list them all (the rotator's informer), update its own (the caBundle), but not
+// patch them, and neither update nor patch someone else's.
+func checkWebhookConfigurationAccess(t *testing.T, ctx context.Context, cfg *rest.Config, own1, own2, other client.Object) {
+	t.Helper()
+	manager, err := client.New(cfg, client.Options{Scheme: testScheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := manager.List(ctx, &admissionv1.MutatingWebhookConfigurationList{}); err != nil {
+		t.Errorf("the manager cannot list MutatingWebhookConfigurations: %v", err)
+	}
+	if err := manager.List(ctx, &admissionv1.ValidatingWebhookConfigurationList{}); err != nil {
+		t.Errorf("the manager cannot list ValidatingWebhookConfigurations: %v", err)
+	}
+	annotate := client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"annotations":{"test.mosaic.dev/touched":"true"}}}`))
+	tests := map[string]struct {
+		// obj is the webhook configuration acted on.
+		obj client.Object
+		// act is what the manager does to it.
+		act func(client.Object) error
+		// allowed says whether the API server lets it.
+		allowed bool
+	}{
+		"update its mutating configuration":   {obj: own1, act: func(o client.Object) error { return manager.Update(ctx, o) }, allowed: true},
+		"update its validating configuration": {obj: own2, act: func(o client.Object) error { return manager.Update(ctx, o) }, allowed: true},
+		"patch its validating configuration":  {obj: own2, act: func(o client.Object) error { return manager.Patch(ctx, o, annotate) }},
+		"update someone else's configuration": {obj: other, act: func(o client.Object) error { return manager.Update(ctx, o) }},
+		"patch someone else's configuration":  {obj: other, act: func(o client.Object) error { return manager.Patch(ctx, o, annotate) }},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			obj := tc.obj.DeepCopyObject().(client.Object)
+			if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(obj), obj); err != nil {
+				t.Fatal(err)
+			}
+			err := tc.act(obj)
+			switch {
+			case tc.allowed && err != nil:
+				t.Errorf("refused: %v", err)
+			case !tc.allowed && !apierrors.IsForbidden(err):
+				t.Errorf("got %v, want Forbidden", err)
+			}
+		})
 	}
 }
 

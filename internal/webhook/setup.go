@@ -34,10 +34,13 @@ import (
 )
 
 // The webhooks read these through the uncached API reader; the cert rotator updates the webhook
-// configurations and its Secret (the Role for Secrets is bound in config/webhook).
+// configurations and its Secret (the Role for Secrets is bound in config/webhook). The rotator's
+// informer lists and watches webhook configurations cluster-wide, which resourceNames cannot
+// restrict; it updates only its own two, and that grant (get and update, by name) is a separate
+// ClusterRole in config/webhook (webhook_cabundle_role.yaml) and in the chart, not a marker here.
 // +kubebuilder:rbac:groups=llm.mosaic.dev,resources=llmproviders;ratelimitpolicies,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
-// +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=mutatingwebhookconfigurations;validatingwebhookconfigurations,verbs=get;list;watch;update
+// +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=mutatingwebhookconfigurations;validatingwebhookconfigurations,verbs=list;watch
 // +kubebuilder:rbac:groups="",namespace=system,resources=secrets,verbs=update;patch
 
 // Options configure the webhooks.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -221,8 +222,103 @@ func TestInstallPathsAgree(t *testing.T) {
 				}
 			}
 			checkManagerDefaults(t, k)
+			checkWebhookConfigurationGrants(t, "kustomize", k)
+			checkWebhookConfigurationGrants(t, "helm", h)
 		})
 	}
+}
+
+// webhookConfigurationKinds are the webhook configurations' resources and kinds.
+var webhookConfigurationKinds = map[string]string{
+	"mutatingwebhookconfigurations":   "MutatingWebhookConfiguration.admissionregistration.k8s.io",
+	"validatingwebhookconfigurations": "ValidatingWebhookConfiguration.admissionregistration.k8s.io",
+}
+
+// checkWebhookConfigurationGrants fails the test with webhookConfigurationGrantProblems.
+func checkWebhookConfigurationGrants(t *testing.T, path string, objs map[objectID]*unstructured.Unstructured) {
+	t.Helper()
+	for _, p := range webhookConfigurationGrantProblems(t, objs) {
+		t.Errorf("%s: %s", path, p)
+	}
+}
+
+// webhookConfigurationGrantProblems says how an install path's roles break this: no role lets
+// anyone update or patch webhook configurations other than the path's own, by name (the
+// certificate rotator needs list and watch of all of them for its informer, but writes only the
+// caBundle of its two), and the manager's ServiceAccount may update both of its own through a
+// bound ClusterRole.
+func webhookConfigurationGrantProblems(t *testing.T, objs map[objectID]*unstructured.Unstructured) []string {
+	t.Helper()
+	var problems []string
+	writes := func(r rbacv1.PolicyRule) bool {
+		return slices.Contains(r.Verbs, "update") || slices.Contains(r.Verbs, "patch") || slices.Contains(r.Verbs, rbacv1.VerbAll)
+	}
+	// updatable are the webhook configurations each ClusterRole (by name) lets be updated.
+	updatable := map[string][]objectID{}
+	for id, u := range objs {
+		var rules []rbacv1.PolicyRule
+		switch id.Kind {
+		case "ClusterRole.rbac.authorization.k8s.io":
+			var r rbacv1.ClusterRole
+			typed(t, u, &r)
+			rules = r.Rules
+		case "Role.rbac.authorization.k8s.io":
+			var r rbacv1.Role
+			typed(t, u, &r)
+			rules = r.Rules
+		default:
+			continue
+		}
+		for _, rule := range rules {
+			if !writes(rule) || !(slices.Contains(rule.APIGroups, "admissionregistration.k8s.io") || slices.Contains(rule.APIGroups, rbacv1.APIGroupAll)) {
+				continue
+			}
+			for _, resource := range rule.Resources {
+				kind, ok := webhookConfigurationKinds[resource]
+				if !ok && resource != rbacv1.ResourceAll {
+					continue
+				}
+				if len(rule.ResourceNames) == 0 {
+					problems = append(problems, fmt.Sprintf("%s grants %v on %s.admissionregistration.k8s.io without resourceNames: it may rewrite any webhook configuration in the cluster",
+						id, rule.Verbs, resource))
+					continue
+				}
+				if !ok {
+					problems = append(problems, fmt.Sprintf("%s grants %v on resources * of admissionregistration.k8s.io", id, rule.Verbs))
+					continue
+				}
+				for _, name := range rule.ResourceNames {
+					target := objectID{Kind: kind, Name: name}
+					if _, own := objs[target]; !own {
+						problems = append(problems, fmt.Sprintf("%s grants %v on %s, which this install path does not create", id, rule.Verbs, target))
+					}
+					if slices.Contains(rule.Verbs, "update") || slices.Contains(rule.Verbs, rbacv1.VerbAll) {
+						updatable[id.Name] = append(updatable[id.Name], target)
+					}
+				}
+			}
+		}
+	}
+	var managerMay []objectID
+	for id, u := range objs {
+		if id.Kind != "ClusterRoleBinding.rbac.authorization.k8s.io" {
+			continue
+		}
+		var b rbacv1.ClusterRoleBinding
+		typed(t, u, &b)
+		if b.RoleRef.Kind == "ClusterRole" && slices.ContainsFunc(b.Subjects, func(s rbacv1.Subject) bool {
+			return s.Kind == rbacv1.ServiceAccountKind && strings.HasSuffix(s.Name, "controller-manager")
+		}) {
+			managerMay = append(managerMay, updatable[b.RoleRef.Name]...)
+		}
+	}
+	for id := range objs {
+		if slices.Contains(slices.Collect(maps.Values(webhookConfigurationKinds)), id.Kind) && !slices.Contains(managerMay, id) {
+			problems = append(problems, fmt.Sprintf("no ClusterRole bound to the manager lets it update %s (the certificate rotator injects its caBundle)", id))
+		}
+	}
+	slices.Sort(problems)
+	return problems
 }
 
 func kinds(m map[objectID]*unstructured.Unstructured) []string {
