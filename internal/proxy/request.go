@@ -68,7 +68,7 @@ func scanRequest(body []byte) (requestFields, *apiError) {
 				key = []byte(k)
 			}
 		}
-		if err := f.set(string(key), body, val); err != nil {
+		if err := f.set(key, body, val); err != nil {
 			return f, err
 		}
 		i = skipSpace(body, i)
@@ -80,10 +80,11 @@ func scanRequest(body []byte) (requestFields, *apiError) {
 	return f, nil
 }
 
-// set records one top-level member. The string(key) conversion in the switch does not allocate.
-func (f *requestFields) set(key string, body []byte, v span) *apiError {
+// set records one top-level member. key stays a byte slice so that the switch's string(key)
+// does not allocate; only the error path makes a string of it.
+func (f *requestFields) set(key []byte, body []byte, v span) *apiError {
 	raw := body[v.start:v.end]
-	switch key {
+	switch string(key) {
 	case "model":
 		if raw[0] != '"' {
 			if string(raw) == "null" {
@@ -115,7 +116,8 @@ func (f *requestFields) set(key string, body []byte, v span) *apiError {
 		}
 		n, ok := parseTokenCount(raw)
 		if !ok {
-			return badRequest(key+" must be a non-negative integer.", key, "invalid_type")
+			name := string(key)
+			return badRequest(name+" must be a non-negative integer.", name, "invalid_type")
 		}
 		f.maxTokens = max(f.maxTokens, n)
 	case "input":
