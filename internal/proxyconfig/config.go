@@ -20,6 +20,8 @@
 //	  models: [{name: gpt-4o-mini}, {name: simple, target: gpt-4o-mini}]
 package proxyconfig
 
+import "github.com/mosaic-dev/mosaic/internal/provider"
+
 // APIVersion is the only apiVersion this package reads.
 const APIVersion = "proxy.llm.mosaic.dev/v1alpha1"
 
@@ -58,24 +60,10 @@ type Server struct {
 	DefaultMaxTokens int64 `json:"defaultMaxTokens,omitempty"`
 }
 
-// ProviderType names the upstream API a provider speaks.
-type ProviderType string
-
-// The provider types. They match the LLMProvider spec.type values.
-const (
-	// ProviderOpenAI is api.openai.com (Bearer key).
-	ProviderOpenAI ProviderType = "OpenAI"
-	// ProviderAzureOpenAI is an Azure OpenAI resource: api-key header, deployment URLs, api-version.
-	ProviderAzureOpenAI ProviderType = "AzureOpenAI"
-	// ProviderAnthropic is api.anthropic.com.
-	ProviderAnthropic ProviderType = "Anthropic"
-	// ProviderGemini is the Google Gemini API.
-	ProviderGemini ProviderType = "Gemini"
-	// ProviderOpenAICompatible is any server speaking the OpenAI API (vLLM, Ollama, ...).
-	ProviderOpenAICompatible ProviderType = "OpenAICompatible"
-	// ProviderFake answers in process with deterministic OpenAI-shaped responses.
-	ProviderFake ProviderType = "Fake"
-)
+// ProviderType names the upstream API a provider speaks: the provider package's Type, whose
+// values are the LLMProvider spec.type values (OpenAI, AzureOpenAI, Anthropic, Gemini,
+// OpenAICompatible, Fake).
+type ProviderType = provider.Type
 
 // Provider is one upstream API and the policy applied to requests sent to it.
 type Provider struct {
@@ -96,11 +84,12 @@ type Provider struct {
 	// Models are the model names requests may use with this provider; an entry with a target is an
 	// alias rewritten to the target before the request goes upstream. At least one.
 	Models []Model `json:"models"`
-	// DefaultModel is the model used when this provider serves as another provider's fallback for a
-	// model it does not list. Must be one of models[].name. Default: the first model.
+	// DefaultModel is the model used when a request names none (the first provider's) and when this
+	// provider serves as another provider's fallback for a model it does not list. Must be one of
+	// models[].name. Default: the first model.
 	DefaultModel string `json:"defaultModel,omitempty"`
 	// Timeout bounds one request end to end, retries included, until the response is committed to
-	// the client (a streamed response is then bounded by server.streamIdleTimeout). Default 120s.
+	// the client (a streamed response is then bounded by server.streamIdleTimeout). Default 60s, as the LLMProvider CRD.
 	Timeout Duration `json:"timeout,omitempty"`
 	// Retry says when and how often a failed upstream call is retried.
 	Retry Retry `json:"retry"`

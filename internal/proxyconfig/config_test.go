@@ -59,8 +59,8 @@ func TestParseGolden(t *testing.T) {
 
 const header = "apiVersion: proxy.llm.mosaic.dev/v1alpha1\nkind: ProxyConfig\n"
 
-// provider is a valid provider entry that cases append fields to.
-const provider = "providers:\n- name: openai\n  type: OpenAI\n  apiKey: {env: OPENAI_API_KEY}\n  models: [{name: gpt-4o-mini}]\n"
+// providerYAML is a valid provider entry that cases append fields to.
+const providerYAML = "providers:\n- name: openai\n  type: OpenAI\n  apiKey: {env: OPENAI_API_KEY}\n  models: [{name: gpt-4o-mini}]\n"
 
 func TestParseErrors(t *testing.T) {
 	tests := map[string]struct {
@@ -70,11 +70,11 @@ func TestParseErrors(t *testing.T) {
 		want []string
 	}{
 		"unknown field is refused": {
-			yaml: header + provider + "  retries: 3\n",
+			yaml: header + providerYAML + "  retries: 3\n",
 			want: []string{"providers[0].retries: unknown field"},
 		},
 		"wrong apiVersion and kind": {
-			yaml: "apiVersion: v1\nkind: ConfigMap\n" + provider,
+			yaml: "apiVersion: v1\nkind: ConfigMap\n" + providerYAML,
 			want: []string{`apiVersion: must be "proxy.llm.mosaic.dev/v1alpha1"`, `kind: must be "ProxyConfig"`},
 		},
 		"no providers": {
@@ -82,15 +82,15 @@ func TestParseErrors(t *testing.T) {
 			want: []string{"providers: at least one provider is required"},
 		},
 		"maxAttempts out of range names the index": {
-			yaml: header + provider + "- name: b\n  type: Fake\n  models: [{name: m}]\n  retry: {maxAttempts: 11}\n",
+			yaml: header + providerYAML + "- name: b\n  type: Fake\n  models: [{name: m}]\n  retry: {maxAttempts: 11}\n",
 			want: []string{"providers[1].retry.maxAttempts: must be between 1 and 10"},
 		},
 		"duration must be a string": {
-			yaml: header + provider + "  timeout: 60\n",
+			yaml: header + providerYAML + "  timeout: 60\n",
 			want: []string{`a duration must be a string such as "60s"`},
 		},
 		"bad duration": {
-			yaml: header + provider + "  timeout: 60 seconds\n",
+			yaml: header + providerYAML + "  timeout: 60 seconds\n",
 			want: []string{`invalid duration "60 seconds"`},
 		},
 		"missing key for OpenAI": {
@@ -106,7 +106,7 @@ func TestParseErrors(t *testing.T) {
 			want: []string{"providers[0].endpoint: is required for type AzureOpenAI"},
 		},
 		"plain http to a public OpenAI endpoint": {
-			yaml: header + provider + "  endpoint: http://api.openai.com/v1\n",
+			yaml: header + providerYAML + "  endpoint: http://api.openai.com/v1\n",
 			want: []string{"providers[0].endpoint:", "must use https"},
 		},
 		"unknown type": {
@@ -114,55 +114,55 @@ func TestParseErrors(t *testing.T) {
 			want: []string{`providers[0].type: must be OpenAI, AzureOpenAI, Anthropic, Gemini, OpenAICompatible or Fake, got "Cohere"`},
 		},
 		"duplicate provider and model names": {
-			yaml: header + provider + "- name: openai\n  type: Fake\n  models: [{name: a}, {name: a}]\n",
+			yaml: header + providerYAML + "- name: openai\n  type: Fake\n  models: [{name: a}, {name: a}]\n",
 			want: []string{`providers[1].name: "openai" is already used by providers[0]`, `providers[1].models[1].name: "a" is already listed as models[0]`},
 		},
 		"defaultModel must be listed": {
-			yaml: header + provider + "  defaultModel: gpt-5\n",
+			yaml: header + providerYAML + "  defaultModel: gpt-5\n",
 			want: []string{`providers[0].defaultModel: "gpt-5" is not one of models[].name`},
 		},
 		"retryOn value": {
-			yaml: header + provider + "  retry: {retryOn: [RateLimited, Flaky]}\n",
+			yaml: header + providerYAML + "  retry: {retryOn: [RateLimited, Flaky]}\n",
 			want: []string{`providers[0].retry.retryOn[1]: must be RateLimited, ServerError, ConnectError or Timeout, got "Flaky"`},
 		},
 		"backoff max below initial": {
-			yaml: header + provider + "  retry: {backoff: {initial: 2s, max: 1s}}\n",
+			yaml: header + providerYAML + "  retry: {backoff: {initial: 2s, max: 1s}}\n",
 			want: []string{"providers[0].retry.backoff.max: must be at least backoff.initial (2s)"},
 		},
 		"budget over 100": {
-			yaml: header + provider + "  retry: {budgetPercent: 120}\n",
+			yaml: header + providerYAML + "  retry: {budgetPercent: 120}\n",
 			want: []string{"providers[0].retry.budgetPercent: must be between 0 and 100"},
 		},
 		"fallback to an unknown provider": {
-			yaml: header + provider + "  fallback: {provider: nope}\n",
+			yaml: header + providerYAML + "  fallback: {provider: nope}\n",
 			want: []string{`providers[0].fallback.provider: no provider is named "nope"`},
 		},
 		"fallback cycle": {
-			yaml: header + provider + "  fallback: {provider: b}\n- name: b\n  type: Fake\n  models: [{name: m}]\n  fallback: {provider: openai}\n",
+			yaml: header + providerYAML + "  fallback: {provider: b}\n- name: b\n  type: Fake\n  models: [{name: m}]\n  fallback: {provider: openai}\n",
 			want: []string{"providers[0].fallback.provider: fallback chain loops: openai -> b -> openai"},
 		},
 		"fallback with both": {
-			yaml: header + provider + "  fallback: {provider: x, staticResponse: {content: hi}}\n",
+			yaml: header + providerYAML + "  fallback: {provider: x, staticResponse: {content: hi}}\n",
 			want: []string{"providers[0].fallback: set exactly one of provider and staticResponse"},
 		},
 		"bad regex and detector": {
-			yaml: header + provider + "  sanitization: {detectors: [IBAN], patterns: [{name: t, regex: 'a(b'}]}\n",
+			yaml: header + providerYAML + "  sanitization: {detectors: [IBAN], patterns: [{name: t, regex: 'a(b'}]}\n",
 			want: []string{`providers[0].sanitization.detectors[0]: must be CreditCard, USSSN, Email, PhoneNumber or SecretKey, got "IBAN"`, "providers[0].sanitization.patterns[0].regex: is not an RE2 expression"},
 		},
 		"global scope is refused for now": {
-			yaml: header + provider + "rateLimits:\n- name: r\n  providers: [openai]\n  requestsPerMinute: 1\n  scope: Global\n",
+			yaml: header + providerYAML + "rateLimits:\n- name: r\n  providers: [openai]\n  requestsPerMinute: 1\n  scope: Global\n",
 			want: []string{"rateLimits[0].scope: Global (Redis-backed) limits are not supported"},
 		},
 		"rate limit without limits or known provider": {
-			yaml: header + provider + "rateLimits:\n- name: r\n  providers: [other]\n",
+			yaml: header + providerYAML + "rateLimits:\n- name: r\n  providers: [other]\n",
 			want: []string{`rateLimits[0].providers[0]: no provider is named "other"`, "rateLimits[0]: set at least one of"},
 		},
 		"queue needs maxWait": {
-			yaml: header + provider + "rateLimits:\n- name: r\n  providers: [openai]\n  requestsPerMinute: 1\n  onLimit: {action: Queue}\n",
+			yaml: header + providerYAML + "rateLimits:\n- name: r\n  providers: [openai]\n  requestsPerMinute: 1\n  onLimit: {action: Queue}\n",
 			want: []string{"rateLimits[0].onLimit.maxWait: must be positive with action Queue"},
 		},
 		"negative cache size": {
-			yaml: header + provider + "embeddingsCache: {maxEntries: -1}\n",
+			yaml: header + providerYAML + "embeddingsCache: {maxEntries: -1}\n",
 			want: []string{"embeddingsCache.maxEntries: must not be negative"},
 		},
 	}
@@ -182,7 +182,7 @@ func TestParseErrors(t *testing.T) {
 }
 
 func TestValidateReturnsFieldErrors(t *testing.T) {
-	c := &Config{APIVersion: APIVersion, Kind: Kind, Providers: []Provider{{Name: "p", Type: ProviderFake, Models: []Model{{Name: "m"}}, Retry: Retry{MaxAttempts: 20}}}}
+	c := &Config{APIVersion: APIVersion, Kind: Kind, Providers: []Provider{{Name: "p", Type: "Fake", Models: []Model{{Name: "m"}}, Retry: Retry{MaxAttempts: 20}}}}
 	c.SetDefaults()
 	var fe *FieldError
 	if err := c.Validate(); !errors.As(err, &fe) || fe.Path != "providers[0].retry.maxAttempts" {
@@ -191,7 +191,7 @@ func TestValidateReturnsFieldErrors(t *testing.T) {
 }
 
 func TestDefaults(t *testing.T) {
-	c, err := Parse([]byte(header + provider))
+	c, err := Parse([]byte(header + providerYAML))
 	if err != nil {
 		t.Fatal(err)
 	}

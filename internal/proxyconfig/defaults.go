@@ -1,13 +1,17 @@
 package proxyconfig
 
-import "time"
+import (
+	"time"
+
+	"github.com/mosaic-dev/mosaic/internal/provider"
+)
 
 // The defaults SetDefaults applies.
 const (
 	DefaultMaxRequestBytes      = 4 << 20
 	DefaultStreamIdleTimeout    = 60 * time.Second
 	DefaultMaxTokens            = 1024
-	DefaultTimeout              = 120 * time.Second
+	DefaultTimeout              = 60 * time.Second
 	DefaultMaxAttempts          = 3
 	DefaultBackoffInitial       = 500 * time.Millisecond
 	DefaultBackoffMax           = 10 * time.Second
@@ -36,7 +40,7 @@ func (c *Config) SetDefaults() {
 	}
 	for i := range c.Providers {
 		p := &c.Providers[i]
-		if p.Type == ProviderAzureOpenAI {
+		if p.Type == provider.TypeAzureOpenAI {
 			if p.Azure == nil {
 				p.Azure = &Azure{}
 			}

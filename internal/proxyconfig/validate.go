@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+
+	"github.com/mosaic-dev/mosaic/internal/provider"
 )
 
 // FieldError is one invalid field, named by its path in the file.
@@ -144,28 +146,28 @@ func (c *Config) Validate() error {
 
 func (p *Provider) validate(path string, errs *fieldErrors) {
 	switch p.Type {
-	case ProviderOpenAI, ProviderAzureOpenAI, ProviderAnthropic, ProviderGemini, ProviderOpenAICompatible, ProviderFake:
+	case provider.TypeOpenAI, provider.TypeAzureOpenAI, provider.TypeAnthropic, provider.TypeGemini, provider.TypeOpenAICompatible, provider.TypeFake:
 	case "":
 		errs.add(path+".type", "is required (OpenAI, AzureOpenAI, Anthropic, Gemini, OpenAICompatible or Fake)")
 	default:
 		errs.add(path+".type", "must be OpenAI, AzureOpenAI, Anthropic, Gemini, OpenAICompatible or Fake, got %q", p.Type)
 	}
 	if p.Endpoint == "" {
-		if p.Type == ProviderAzureOpenAI || p.Type == ProviderOpenAICompatible {
+		if p.Type == provider.TypeAzureOpenAI || p.Type == provider.TypeOpenAICompatible {
 			errs.add(path+".endpoint", "is required for type %s", p.Type)
 		}
 	} else if msg := checkEndpoint(p.Endpoint, p.Type); msg != "" {
 		errs.add(path+".endpoint", "%s", msg)
 	}
-	if p.Azure != nil && p.Type != ProviderAzureOpenAI {
+	if p.Azure != nil && p.Type != provider.TypeAzureOpenAI {
 		errs.add(path+".azure", "only applies to type AzureOpenAI")
 	}
-	if p.Type == ProviderAzureOpenAI && (p.Azure == nil || p.Azure.APIVersion == "") {
+	if p.Type == provider.TypeAzureOpenAI && (p.Azure == nil || p.Azure.APIVersion == "") {
 		errs.add(path+".azure.apiVersion", "is required for type AzureOpenAI")
 	}
 	switch k := p.APIKey; {
 	case k == nil:
-		if p.Type != ProviderOpenAICompatible && p.Type != ProviderFake && p.Type != "" {
+		if p.Type != provider.TypeOpenAICompatible && p.Type != provider.TypeFake && p.Type != "" {
 			errs.add(path+".apiKey", "is required for type %s (set file or env)", p.Type)
 		}
 	case k.File != "" && k.Env != "":
@@ -341,7 +343,7 @@ func checkEndpoint(raw string, t ProviderType) string {
 	if u.RawQuery != "" || u.Fragment != "" {
 		return fmt.Sprintf("%q must not have a query or fragment", raw)
 	}
-	if u.Scheme == "http" && t != ProviderOpenAICompatible && t != ProviderFake && !isLoopback(u.Hostname()) {
+	if u.Scheme == "http" && t != provider.TypeOpenAICompatible && t != provider.TypeFake && !isLoopback(u.Hostname()) {
 		return fmt.Sprintf("%q must use https (plain http is allowed only for OpenAICompatible servers and loopback hosts)", raw)
 	}
 	return ""
